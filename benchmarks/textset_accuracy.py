@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Accuracy and speed of ocrserve's served PP-OCRv4 models vs rapidocr-onnxruntime's own pipeline.
+
+Both sides use the same ONNX weights (those bundled with rapidocr-onnxruntime). On the textset
+(``../shared/data/textset-public`` by default) it runs three tasks per side:
+
+  det   full images -> line polygons       ocrserve: POST /predictions/ppocr_det
+  e2e   full images -> polygons + text     ocrserve: POST /predictions/ocr
+  rec   word crops  -> text                ocrserve: POST /predictions/ppocr_rec
+
+writes one combined prediction JSON per side and task under ``--out``, scores them with
+``../shared/tools/evaluate.py`` (det and e2e at line level), and prints a markdown table.
+
+Usage (from the repository root):
+  python benchmarks/textset_accuracy.py [--limit 10] [--sides ocrserve rapidocr]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO / ".." / "shared" / "data" / "textset-public"
+DEFAULT_EVALUATE = REPO / ".." / "shared" / "tools" / "evaluate.py"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "textset"
+SUMMARY = REPO / "benchmarks" / "results" / "textset_accuracy.json"
+TASKS = ("det", "e2e", "rec")
+ENDPOINTS = {"det": "ppocr_det", "e2e": "ocr", "rec": "ppocr_rec"}
+
+Pred = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class Textset:
+    """The det images and rec crops of a textset, optionally cut to the first ``limit`` of each."""
+
+    def __init__(self, root: Path, limit: int | None) -> None:
+        det_index = root / "det" / "index.json"
+        labels = root / "rec" / "labels.txt"
+        if not det_index.is_file() or not labels.is_file():
+            sys.exit(
+                f"textset_accuracy: no textset at {root} (need det/index.json and rec/labels.txt);"
+                " pass --data PATH"
+            )
+        self.root = root
+        self.index = json.loads(det_index.read_text(encoding="utf-8"))
+        self.index["images"] = self.index["images"][:limit]
+        rows = [ln.split("\t", 1) for ln in labels.read_text(encoding="utf-8").splitlines() if ln]
+        self.labels = rows[:limit]
+        self.limited = limit is not None
+
+    def keys(self, task: str) -> list[str]:
+        """GT keys ("images/img_0003.jpg" or "images/word_00003.jpg") of ``task``'s inputs."""
+        if task == "rec":
+            return [path for path, _ in self.labels]
+        return [im["image"] for im in self.index["images"]]
+
+    def file(self, task: str, key: str) -> Path:
+        """The image file behind ``key``."""
+        return self.root / ("rec" if task == "rec" else "det") / key
+
+    def eval_root(self, scratch: Path) -> Path:
+        """A data root for evaluate.py that holds only the selected GT (the full one if no limit)."""
+        if not self.limited:
+            return self.root
+        (scratch / "det").mkdir(parents=True, exist_ok=True)
+        (scratch / "rec").mkdir(parents=True, exist_ok=True)
+        (scratch / "det" / "index.json").write_text(json.dumps(self.index), encoding="utf-8")
+        text = "".join(f"{path}\t{label}\n" for path, label in self.labels)
+        (scratch / "rec" / "labels.txt").write_text(text, encoding="utf-8")
+        return scratch
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def progress(label: str, done: int, total: int) -> None:
+    """A one-line progress counter on stderr."""
+    end = "\n" if done == total else ""
+    print(f"\r  {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def run_task(
+    label: str,
+    keys: list[str],
+    predict: Callable[[str], Pred | None],
+    concurrency: int,
+) -> tuple[dict[str, Pred | None], float]:
+    """Predict every key (the first one once more beforehand, as untimed warm-up)."""
+    if keys:
+        predict(keys[0])
+    results: dict[str, Pred | None] = {}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for i, (key, pred) in enumerate(zip(keys, pool.map(predict, keys), strict=True), 1):
+            results[key] = pred
+            progress(label, i, len(keys))
+    return results, time.perf_counter() - start
+
+
+def flat(points: Iterable[Iterable[float]]) -> list[float]:
+    """[[x, y], ...] -> [x, y, ...] rounded to 0.1 px."""
+    return [round(float(v), 1) for pt in points for v in pt]
+
+
+class RapidOCRSide:
+    """rapidocr-onnxruntime's own pipeline with its default settings, in this process."""
+
+    name = "rapidocr"
+    concurrency = 1  # one engine, called sequentially
+
+    def __init__(self, data: Textset) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        self.data = data
+        self.engine = RapidOCR()
+
+    def predictor(self, task: str) -> Callable[[str], Pred | None]:
+        """A function key -> prediction in evaluate.py's format for ``task``."""
+
+        def det(key: str) -> Pred:
+            boxes, _ = self.engine(
+                str(self.data.file(task, key)), use_det=True, use_cls=False, use_rec=False
+            )
+            return {"boundary_result": [flat(b) + [1.0] for b in boxes or []]}
+
+        def e2e(key: str) -> Pred:
+            # RapidOCR gives [[box, text, text_score], ...] and no box score.
+            lines, _ = self.engine(str(self.data.file(task, key)))
+            result = [
+                {"box": flat(box), "box_score": 1.0, "text": text, "text_score": float(score)}
+                for box, text, score in lines or []
+            ]
+            return {"result": result}
+
+        def rec(key: str) -> Pred:
+            lines, _ = self.engine(
+                str(self.data.file(task, key)), use_det=False, use_cls=False, use_rec=True
+            )
+            text, score = lines[0] if lines else ("", 0.0)
+            return {"text": text, "score": float(score)}
+
+        return {"det": det, "e2e": e2e, "rec": rec}[task]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OcrserveSide:
+    """``python -m ocrserve start --foreground`` on free loopback ports, queried over HTTP."""
+
+    name = "ocrserve"
+
+    def __init__(
+        self, data: Textset, out: Path, concurrency: int, extra_args: list[str], timeout: float
+    ) -> None:
+        self.data = data
+        self.concurrency = concurrency
+        ports = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        inference, management, metrics = (f"http://127.0.0.1:{p}" for p in ports)
+        cmd = [
+            sys.executable, "-m", "ocrserve", "start", "--foreground",
+            "--inference-address", inference,
+            "--management-address", management,
+            "--metrics-address", metrics,
+            *extra_args,
+        ]  # fmt: skip
+        self.log_path = out / "ocrserve_server.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        print(f"  starting: {shlex.join(cmd)}", file=sys.stderr)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.client = httpx.Client(base_url=inference, timeout=120.0)
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Poll GET /ping until it answers 200 {"status": "Healthy"}; exit if the server dies."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.fail(f"the server exited with code {self.proc.returncode}")
+            try:
+                r = self.client.get("/ping", timeout=5.0)
+                if r.status_code == 200 and r.json().get("status") == "Healthy":
+                    return
+                last = f"{r.status_code} {r.text[:200]}"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = repr(exc)
+            time.sleep(0.5)
+        self.fail(f"GET /ping not healthy after {timeout:.0f} s (last: {last})")
+
+    def fail(self, why: str) -> None:
+        """Stop the server and exit, showing the end of its log."""
+        self.close()
+        tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+        sys.exit(f"textset_accuracy: {why}; server log {self.log_path}:\n{tail}")
+
+    def predictor(self, task: str) -> Callable[[str], Pred | None]:
+        """A function key -> the endpoint's JSON answer (None after an error, which is logged)."""
+        url = f"/predictions/{ENDPOINTS[task]}"
+
+        def predict(key: str) -> Pred | None:
+            body = self.data.file(task, key).read_bytes()
+            try:
+                r = self.client.post(url, content=body)
+                r.raise_for_status()
+                answer: Pred = r.json()
+                return answer
+            except (httpx.HTTPError, ValueError) as exc:
+                print(f"\n  {url} {key}: {exc!r}", file=sys.stderr)
+                return None
+
+        return predict
+
+    def close(self) -> None:
+        """Terminate the server and wait for it (kill after 30 s)."""
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def evaluate(evaluate_py: Path, task: str, data_root: Path, pred: Path) -> dict[str, Any]:
+    """Run evaluate.py on one combined prediction file and return its JSON summary."""
+    args = ["rec"] if task == "rec" else ["det", "--level", "line"]
+    out = pred.with_name(pred.stem + "_score.json")
+    cmd = [sys.executable, str(evaluate_py), *args, "--data", str(data_root)]
+    cmd += ["--pred", str(pred), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"textset_accuracy: {shlex.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def run_side(
+    side: RapidOCRSide | OcrserveSide,
+    data: Textset,
+    out: Path,
+    evaluate_py: Path,
+    data_root: Path,
+) -> dict[str, Any]:
+    """Predict and score all tasks on one side."""
+    report: dict[str, Any] = {}
+    (out / side.name).mkdir(parents=True, exist_ok=True)
+    for task in TASKS:
+        keys = data.keys(task)
+        preds, wall = run_task(f"{side.name} {task}", keys, side.predictor(task), side.concurrency)
+        path = out / side.name / f"{task}.json"
+        path.write_text(json.dumps(preds), encoding="utf-8")
+        report[task] = {
+            "score": evaluate(evaluate_py, task, data_root, path),
+            "n": len(keys),
+            "errors": sum(1 for p in preds.values() if p is None),
+            "wall_s": round(wall, 3),
+            "per_s": round(len(keys) / wall, 2) if wall > 0 else None,
+        }
+    report["concurrency"] = side.concurrency
+    return report
+
+
+# ----------------------------------------------------------------------------- report
+
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("det H-mean (line, IoU 0.5)", "det", "det_hmean"),
+    ("det precision", "det", "det_precision"),
+    ("det recall", "det", "det_recall"),
+    ("e2e H-mean (line)", "e2e", "e2e_hmean"),
+    ("e2e det H-mean (line)", "e2e", "det_hmean"),
+    ("e2e word accuracy on matched lines", "e2e", "e2e_word_acc"),
+    ("rec accuracy, case-sensitive", "rec", "acc_cs"),
+    ("rec accuracy, case-insensitive", "rec", "acc"),
+    ("rec 1-NED", "rec", "one_minus_ned"),
+)
+
+
+def table(sides: dict[str, dict[str, Any]]) -> str:
+    """The markdown table: metric | ocrserve | rapidocr."""
+    names = ["ocrserve", "rapidocr"]
+
+    def cell(name: str, fn: Callable[[dict[str, Any]], Any]) -> str:
+        side = sides.get(name)
+        if side is None:
+            return "-"
+        value = fn(side)
+        return (
+            "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        )
+
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, task, key in ROWS:
+        row = [cell(n, lambda s, t=task, k=key: s[t]["score"].get(k)) for n in names]
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    for task, unit in (("det", "images/s"), ("e2e", "images/s"), ("rec", "crops/s")):
+        row = [cell(n, lambda s, t=task: s[t]["per_s"]) for n in names]
+        lines.append(f"| {task} {unit} | " + " | ".join(row) + " |")
+        row = [cell(n, lambda s, t=task: s[t]["wall_s"]) for n in names]
+        lines.append(f"| {task} wall time (s) | " + " | ".join(row) + " |")
+    row = [cell(n, lambda s: sum(s[t]["errors"] for t in TASKS)) for n in names]
+    lines.append("| failed requests | " + " | ".join(row) + " |")
+    row = [cell(n, lambda s: s["concurrency"]) for n in names]
+    lines.append("| concurrent requests | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="textset root (det/, rec/)")
+    ap.add_argument("--evaluate", type=Path, default=DEFAULT_EVALUATE, help="evaluate.py")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="prediction/score folder")
+    ap.add_argument("--summary", type=Path, default=SUMMARY, help="summary JSON to write")
+    ap.add_argument("--limit", type=int, help="only the first N det images and N rec crops")
+    ap.add_argument("--concurrency", type=int, default=2, help="parallel requests to ocrserve")
+    ap.add_argument(
+        "--sides", nargs="+", choices=["ocrserve", "rapidocr"], default=["ocrserve", "rapidocr"]
+    )
+    ap.add_argument("--startup-timeout", type=float, default=120.0, help="seconds for /ping")
+    ap.add_argument(
+        "--server-args", default="", help="extra arguments for `ocrserve start` (one string)"
+    )
+    args = ap.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit must be >= 1")
+    if args.concurrency < 1:
+        ap.error("--concurrency must be >= 1")
+    if not args.evaluate.is_file():
+        ap.error(f"evaluate.py not found at {args.evaluate}; pass --evaluate PATH")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark, print the table and write the summary JSON."""
+    args = parse_args(argv)
+    data = Textset(args.data.resolve(), args.limit)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data_root = data.eval_root(out / "gt_subset")
+    sides: dict[str, dict[str, Any]] = {}
+    for name in args.sides:
+        print(f"{name}:", file=sys.stderr)
+        side: RapidOCRSide | OcrserveSide
+        if name == "rapidocr":
+            side = RapidOCRSide(data)
+        else:
+            extra = shlex.split(args.server_args)
+            side = OcrserveSide(data, out, args.concurrency, extra, args.startup_timeout)
+        try:
+            sides[name] = run_side(side, data, out, args.evaluate, data_root)
+        finally:
+            side.close()
+    summary = {
+        "data": str(args.data),
+        "limit": args.limit,
+        "n_det_images": len(data.keys("det")),
+        "n_rec_crops": len(data.keys("rec")),
+        "sides": sides,
+    }
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    n_det, n_rec = summary["n_det_images"], summary["n_rec_crops"]
+    print(f"\n{n_det} det images, {n_rec} rec crops from {args.data}\n")
+    print(table(sides))
+    print(f"\nwrote {args.summary} and predictions under {out}")
+
+
+if __name__ == "__main__":
+    main()

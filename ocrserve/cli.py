@@ -1,0 +1,194 @@
+"""The ``ocrserve`` command: ``start`` (background like ``torchserve --start``, or ``--foreground``)
+and ``stop``. Options of ``start`` are generated from `Settings` fields, one to one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ocrserve import __version__
+from ocrserve.errors import OcrServeError
+from ocrserve.settings import Settings, parse_address
+
+__all__ = ["main"]
+
+_FLAG_ALIASES = {"load_models": ["--models"], "model_store": ["--model-store"]}
+
+
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    for f in Settings.fields():
+        flags = ["--" + f.name.replace("_", "-"), *_FLAG_ALIASES.get(f.name, [])]
+        flags = list(dict.fromkeys(flags))
+        help_text = f"{f.metadata['help']} Default: {f.default!r}."
+        kind = str(f.type)
+        if kind == "bool":
+            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
+        elif kind.startswith("tuple"):
+            parser.add_argument(*flags, dest=f.name, nargs="+", default=None, metavar="MODEL",
+                                help=help_text)
+        elif kind == "int":
+            parser.add_argument(*flags, dest=f.name, type=int, default=None, help=help_text)
+        else:
+            parser.add_argument(*flags, dest=f.name, default=None, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocrserve", description="Serve OCR models over TorchServe's REST API."
+    )
+    parser.add_argument("--version", action="version", version=f"ocrserve {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser(
+        "start",
+        help="start the server (in the background unless --foreground)",
+        description="Start the server. With no options it serves the bundled PP-OCRv4 models "
+        "(ppocr_det, ppocr_rec, ocr) on 127.0.0.1:8080.",
+    )
+    start.add_argument("--ts-config", dest="ts_config", default=None,
+                       help="A TorchServe config.properties file.")
+    start.add_argument("--foreground", action="store_true",
+                       help="Stay attached (log to stderr) instead of starting in the background.")
+    _add_settings_options(start)
+    stop = sub.add_parser("stop", help="stop the background server gracefully")
+    stop.add_argument("--pid-file", dest="pid_file", default=None,
+                      help=f"Pid file of the server. Default: {Settings().pid_file}.")
+    stop.add_argument("--timeout", type=float, default=150.0,
+                      help="Seconds to wait for in-flight requests. Default: 150.")
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    cli = {f.name: getattr(args, f.name) for f in Settings.fields()}
+    if cli["load_models"] is not None:
+        cli["load_models"] = tuple(cli["load_models"])
+    return Settings.load(cli, args.ts_config)
+
+
+def _resolve_models(settings: Settings) -> list[Any]:
+    from ocrserve.modelspec import builtin_specs
+
+    names = tuple(n for n in settings.load_models if n != "all")
+    if settings.model_store:
+        raise OcrServeError("--model-store: model archives are not supported yet (issue 4)")
+    return builtin_specs(names)
+
+
+def _read_pid(path: str) -> int | None:
+    try:
+        pid = int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _run_foreground(settings: Settings) -> int:
+    from ocrserve.server.app import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    specs = _resolve_models(settings)
+    pid_path = Path(settings.pid_file)
+    owner = _read_pid(settings.pid_file)
+    wrote_pid = owner is None or owner == os.getpid()
+    if wrote_pid:
+        pid_path.write_text(str(os.getpid()))
+    try:
+        asyncio.run(serve(settings, specs))
+    finally:
+        if wrote_pid and _read_pid(settings.pid_file) in (os.getpid(), None):
+            pid_path.unlink(missing_ok=True)
+    return 0
+
+
+def _ping(address: str) -> bool:
+    import httpx
+
+    host, port = parse_address("inference_address", address)
+    try:
+        return httpx.get(f"http://{host}:{port}/ping", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_background(settings: Settings, argv: Sequence[str]) -> int:
+    running = _read_pid(settings.pid_file)
+    if running is not None:
+        print(f"ocrserve is already running (pid {running}); stop it with: ocrserve stop",
+              file=sys.stderr)
+        return 1
+    _resolve_models(settings)  # report bad model names here, not in the log
+    log_dir = Path(settings.log_location)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "ocrserve.log"
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ocrserve", "start", "--foreground", *argv],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    deadline = time.monotonic() + settings.default_startup_timeout + 30
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            print("ocrserve failed to start:\n  " + "\n  ".join(tail), file=sys.stderr)
+            return 1
+        if _ping(settings.inference_address):
+            print(f"ocrserve started (pid {child.pid}); inference API at "
+                  f"{settings.inference_address}; log: {log_path}")
+            return 0
+        time.sleep(0.3)
+    child.terminate()
+    print(f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s; "
+          f"see {log_path}", file=sys.stderr)
+    return 1
+
+
+def _stop(pid_file: str | None, timeout: float) -> int:
+    path = pid_file or Settings().pid_file
+    pid = _read_pid(path)
+    if pid is None:
+        print("ocrserve is not running.", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            Path(path).unlink(missing_ok=True)
+            print("ocrserve has stopped.")
+            return 0
+        time.sleep(0.2)
+    print(f"ocrserve (pid {pid}) did not stop within {timeout:g} s", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "stop":
+            return _stop(args.pid_file, args.timeout)
+        settings = _settings_from(args)
+        if args.foreground:
+            return _run_foreground(settings)
+        return _start_background(settings, argv[1:])
+    except OcrServeError as exc:
+        print(f"ocrserve: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

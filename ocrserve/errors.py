@@ -1,0 +1,154 @@
+"""The one exception tree of ocrserve, and its mapping to TorchServe's error JSON.
+
+Every error a client can see is one of these classes. Each carries the HTTP status and the
+TorchServe exception name (`type`) that TorchServe 0.12 uses for the same situation, so the
+body is always ``{"code": N, "type": "...", "message": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BadRequest",
+    "ConfigError",
+    "InternalServerError",
+    "InvalidInput",
+    "ModelLoadError",
+    "ModelNotFound",
+    "OcrServeError",
+    "PayloadTooLarge",
+    "ResourceNotFound",
+    "ServiceUnavailable",
+    "WorkerTimeout",
+    "error_body",
+]
+
+
+class OcrServeError(Exception):
+    """Base class: an error with an HTTP status and a TorchServe exception type."""
+
+    status: int = 500
+    type: str = "InternalServerException"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, Any]:
+        return error_body(self.status, self.type, self.message)
+
+
+class BadRequest(OcrServeError):
+    """Raised when a request's parameters are malformed."""
+
+    status = 400
+    type = "BadRequestException"
+
+
+class InvalidInput(BadRequest):
+    """Raised when a request body is empty, not an image, or an image that cannot be used."""
+
+
+class PayloadTooLarge(OcrServeError):
+    """Raised when a request body exceeds ``max_request_size`` or an image ``max_image_pixels``."""
+
+    status = 413
+    type = "RequestEntityTooLargeException"
+
+
+class ResourceNotFound(OcrServeError):
+    """Raised for a path that no route serves."""
+
+    status = 404
+    type = "ResourceNotFoundException"
+
+    def __init__(
+        self, message: str = "Requested resource is not found, please refer to API document."
+    ) -> None:
+        super().__init__(message)
+
+
+class ModelNotFound(OcrServeError):
+    """Raised when a request names a model or version that is not registered."""
+
+    status = 404
+    type = "ModelNotFoundException"
+
+
+class MethodNotAllowed(OcrServeError):
+    """Raised when a route exists but not for the request's method."""
+
+    status = 405
+    type = "MethodNotAllowedException"
+
+    def __init__(self, message: str = "Requested method is not allowed, please refer to API document.") -> None:
+        super().__init__(message)
+
+
+class ServiceUnavailable(OcrServeError):
+    """Raised when a model has no live worker or its job queue is full."""
+
+    status = 503
+    type = "ServiceUnavailableException"
+
+
+class WorkerTimeout(OcrServeError):
+    """Raised when a worker does not answer within ``default_response_timeout``."""
+
+    status = 504
+    type = "WorkerTimeoutException"
+
+
+class InternalServerError(OcrServeError):
+    """Raised when a worker fails while running a model (a bug or a crashed worker)."""
+
+    status = 500
+    type = "InternalServerException"
+
+
+class ModelLoadError(OcrServeError):
+    """Raised when a model's files cannot be loaded; the model is reported unhealthy."""
+
+    status = 500
+    type = "InternalServerException"
+
+
+class ConfigError(OcrServeError):
+    """Raised when a setting has a bad value; names the key and the value."""
+
+    status = 400
+    type = "BadRequestException"
+
+
+_BY_TYPE: dict[str, type[OcrServeError]] = {
+    cls.__name__: cls
+    for cls in (
+        BadRequest,
+        InvalidInput,
+        PayloadTooLarge,
+        ResourceNotFound,
+        ModelNotFound,
+        MethodNotAllowed,
+        ServiceUnavailable,
+        WorkerTimeout,
+        InternalServerError,
+        ModelLoadError,
+        ConfigError,
+    )
+}
+
+
+def error_body(status: int, type_: str, message: str) -> dict[str, Any]:
+    """TorchServe's error JSON."""
+    return {"code": status, "type": type_, "message": message}
+
+
+def error_name(exc: OcrServeError) -> str:
+    """The class name used to send an error across the worker boundary."""
+    return type(exc).__name__
+
+
+def error_from_name(name: str, message: str) -> OcrServeError:
+    """Rebuild an error sent by a worker; unknown names become internal errors."""
+    return _BY_TYPE.get(name, InternalServerError)(message)

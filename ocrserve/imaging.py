@@ -1,0 +1,135 @@
+"""Turning request bytes into images, safely.
+
+`probe` reads only an image's header (cheap, used by the HTTP layer to reject bad input
+before it is queued); `decode` does the full decode in a worker. Both enforce the decoded
+pixel cap, so a small file that claims 50000 x 50000 pixels never gets decoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ocrserve.errors import InvalidInput, PayloadTooLarge
+
+__all__ = ["ImageInfo", "decode", "maybe_base64", "probe"]
+
+# We enforce our own cap (max_image_pixels) before decoding; Pillow's own warning/limit
+# would otherwise fire first with a less useful message.
+Image.MAX_IMAGE_PIXELS = None
+
+_B64_RE = re.compile(rb"^[A-Za-z0-9+/=_\-\s]+$")
+_DATA_URI_RE = re.compile(rb"^data:[\w/+.-]*;base64,")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header of an image says."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+
+
+def maybe_base64(body: bytes) -> bytes:
+    """Return the image bytes of a body that may be base64 text (as MMOCR's handler accepted).
+
+    A body that is an image already is returned unchanged. A ``data:`` URI or a plain base64
+    string is decoded; a body that looks like base64 but is not valid raises `InvalidInput`.
+    """
+    head = body[:64].lstrip()
+    uri = _DATA_URI_RE.match(head)
+    if uri:
+        body = body.lstrip()[uri.end() :]
+    elif not _B64_RE.match(body[:4096]) or len(body.strip()) < 8:
+        return body
+    text = b"".join(body.split())
+    try:
+        if b"-" in text or b"_" in text:
+            return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"Request body looks like base64 but is not valid base64: {exc}") from exc
+
+
+def _open(data: bytes) -> Image.Image:
+    if not data:
+        raise InvalidInput("Request body is empty: send an image (raw bytes, multipart or base64).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise InvalidInput(
+            "Request body is not a supported image (JPEG, PNG, BMP, TIFF, WebP, GIF)."
+        ) from exc
+    except Exception as exc:  # Pillow raises many kinds on hostile headers
+        raise InvalidInput(f"Cannot read the image header: {exc}") from exc
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise InvalidInput(f"Image has no pixels ({width} x {height}).")
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"Image of {width} x {height} pixels exceeds max_image_pixels ({max_pixels})."
+        )
+
+
+def probe(data: bytes, max_pixels: int) -> ImageInfo:
+    """Read the header only; raise `InvalidInput` / `PayloadTooLarge` for unusable input."""
+    img = _open(data)
+    width, height = img.size
+    _check_pixels(width, height, max_pixels)
+    return ImageInfo(str(img.format), width, height, img.mode)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr8 = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr8 = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np.ndarray:
+    """Decode to an ``H x W x 3`` uint8 BGR array (OpenCV's order, as OCR models expect).
+
+    Alpha is composited onto white, 16-bit images are scaled to 8 bits, palettes and
+    CMYK are converted, and only the first frame of an animation is used. With
+    ``exif_orientation`` the EXIF rotation is applied, as ``cv2.imread`` does.
+    """
+    img = _open(data)
+    _check_pixels(img.width, img.height, max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+            if exif_orientation:
+                img = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(img)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidInput(f"Cannot decode the image ({img.format}): {exc}") from exc
+    arr = np.asarray(rgb, dtype=np.uint8)
+    return np.ascontiguousarray(arr[:, :, ::-1])

@@ -1,0 +1,33 @@
+"""The seam between the engine and models: a `Predictor` turns decoded images into results.
+
+A predictor never sees a request: it gets ``H x W x 3`` uint8 BGR arrays and returns one JSON-able
+dict per image, in the response form of its task (TorchServe/MMOCR shapes):
+
+- ``textdet``: ``{"boundary_result": [[x1, y1, ..., xn, yn, score], ...]}``
+- ``textrecog``: ``{"text": str, "score": float}``
+- ``e2e``: ``{"result": [{"box": [...], "box_score": f, "text": str, "text_score": f}, ...]}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Predictor", "Task"]
+
+Task = Literal["textdet", "textrecog", "e2e"]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What a worker runs. Implementations live in `ocrserve.builtin` (and later MMOCR models)."""
+
+    task: Task
+    #: Whether images are rotated by their EXIF orientation before prediction.
+    exif_orientation: bool
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+        """Predict a batch of BGR uint8 images; one result dict per image, in order."""
+        ...

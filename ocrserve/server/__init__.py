@@ -1,0 +1,1 @@
+"""The HTTP server: API surfaces (inference, ...), the engine and its worker processes."""

@@ -1,0 +1,126 @@
+"""The inference API (TorchServe port 8080): ping, predictions, API description.
+
+Routes parse and validate, then hand raw image bytes to the engine. They never import torch
+or run a model: decoding and inference happen in worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ocrserve.errors import InternalServerError, InvalidInput, PayloadTooLarge
+from ocrserve.imaging import maybe_base64, probe
+from ocrserve.server.engine import Engine
+from ocrserve.server.openapi import inference_openapi
+from ocrserve.server.responses import json_response
+
+__all__ = ["inference_routes", "read_body"]
+
+#: Multipart field names that carry the image (TorchServe handlers read "data" or "body").
+IMAGE_FIELDS = ("data", "file", "body")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing more than ``limit`` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"Request body of {declared} bytes exceeds max_request_size ({limit} bytes)."
+        )
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"Request body exceeds max_request_size ({limit} bytes).")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart_image(request: Request, body: bytes) -> bytes:
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=8, max_fields=8)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidInput(f"Malformed multipart body: {exc.message}") from exc
+    try:
+        for name in IMAGE_FIELDS:
+            value = form.get(name)
+            if isinstance(value, UploadFile):
+                return await value.read()
+            if isinstance(value, str) and value:
+                return maybe_base64(value.encode())
+        raise InvalidInput(
+            "Multipart body has no image: send it in the field 'data' or 'file' "
+            f"(fields received: {', '.join(form.keys()) or 'none'})."
+        )
+    finally:
+        await form.close()
+
+
+def _json_image(body: bytes) -> bytes:
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"Body declared as JSON is not valid JSON: {exc}") from exc
+    value = doc.get("data", doc.get("body")) if isinstance(doc, dict) else doc
+    if not isinstance(value, str) or not value:
+        raise InvalidInput('JSON body must be {"data": "<base64 image>"} or a base64 string.')
+    return maybe_base64(value.encode())
+
+
+async def image_from_request(request: Request, limit: int) -> bytes:
+    """The image bytes of a prediction request, in any of the accepted forms."""
+    body = await read_body(request, limit)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return await _multipart_image(request, body)
+    if ctype == "application/json":
+        return _json_image(body)
+    return maybe_base64(body)
+
+
+def inference_routes(engine: Engine) -> list[Route]:
+    settings = engine.settings
+    api = inference_openapi()
+
+    async def ping(request: Request) -> Response:
+        if engine.healthy():
+            return json_response({"status": "Healthy"})
+        return json_response({"status": "Unhealthy"}, 500)
+
+    async def description(request: Request) -> Response:
+        return json_response(api)
+
+    async def predict(request: Request) -> Response:
+        name = request.path_params["model_name"]
+        version = request.path_params.get("model_version")
+        engine.get(name, version)  # 404 before reading a body for a model that is not there
+        data = await image_from_request(request, settings.max_request_size)
+        probe(data, settings.max_image_pixels)
+        result = await engine.infer(name, version, data)
+        response = json_response(result, trailing_newline=False)
+        if len(response.body) > settings.max_response_size:
+            raise InternalServerError(
+                f"Response of {len(response.body)} bytes exceeds max_response_size "
+                f"({settings.max_response_size} bytes)."
+            )
+        return response
+
+    methods = ["POST", "PUT"]
+    return [
+        Route("/", description, methods=["OPTIONS"]),
+        Route("/api-description", description, methods=["GET"]),
+        Route("/ping", ping, methods=["GET"]),
+        Route("/predictions/{model_name}", predict, methods=methods),
+        Route("/predictions/{model_name}/{model_version}", predict, methods=methods),
+    ]

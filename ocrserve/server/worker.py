@@ -1,0 +1,102 @@
+"""The worker process: load one model, then answer batches sent over a pipe until told to stop.
+
+The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k}`` followed
+by ``k`` raw request bodies as byte frames; the worker answers with one JSON frame
+``{"results": [{"ok": result} | {"error": [type, message]}, ...]}``. So nothing a client sent is
+ever unpickled, in this process or the server's. Decoding happens here, off the event loop.
+
+This module imports nothing heavy at top level: thread-count variables must be set before
+numpy, OpenCV or ONNX Runtime are first imported in the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ocrserve.modelspec import ModelSpec
+
+__all__ = ["READY", "STOP", "worker_main"]
+
+READY = "ready"
+STOP = b'{"stop": true}'
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _limit_threads(threads: int) -> None:
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+
+
+def _build(spec: ModelSpec, threads: int) -> Any:
+    kind, _, target = spec.source.partition(":")
+    if kind == "builtin":
+        from ocrserve.builtin import build_builtin
+
+        return build_builtin(target, threads)
+    from ocrserve.errors import ModelLoadError
+
+    raise ModelLoadError(f"Unknown model source {spec.source!r}")
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    from ocrserve.errors import OcrServeError, error_name
+
+    if isinstance(exc, OcrServeError):
+        return {"error": [error_name(exc), exc.message]}
+    return {"error": ["InternalServerError", f"{type(exc).__name__}: {exc}"]}
+
+
+def _answer(predictor: Any, bodies: list[bytes], max_pixels: int) -> list[dict[str, Any]]:
+    from ocrserve.imaging import decode
+
+    out: list[dict[str, Any] | None] = [None] * len(bodies)
+    images, where = [], []
+    for i, body in enumerate(bodies):
+        try:
+            images.append(decode(body, max_pixels, exif_orientation=predictor.exif_orientation))
+            where.append(i)
+        except Exception as exc:  # each bad image fails alone
+            out[i] = _error(exc)
+    if images:
+        try:
+            results = predictor.predict(images)
+            for i, res in zip(where, results):
+                out[i] = {"ok": res}
+        except Exception as exc:
+            for i in where:
+                out[i] = _error(exc)
+    return [o if o is not None else {"error": ["InternalServerError", "no result"]} for o in out]
+
+
+def worker_main(conn: Connection, spec: ModelSpec, threads: int, max_pixels: int) -> None:
+    """Entry point of a worker process."""
+    _limit_threads(threads)
+    # The server handles Ctrl-C for the whole group; a worker stops when the engine says so.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+        predictor = _build(spec, threads)
+    except BaseException as exc:
+        conn.send_bytes(json.dumps({"status": "failed", **_error(exc)}).encode())
+        conn.close()
+        return
+    conn.send_bytes(json.dumps({"status": READY, "pid": os.getpid()}).encode())
+    while True:
+        try:
+            header = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        msg = json.loads(header)
+        if msg.get("stop"):
+            conn.close()
+            return
+        bodies = [conn.recv_bytes() for _ in range(int(msg["n"]))]
+        results = _answer(predictor, bodies, max_pixels)
+        conn.send_bytes(json.dumps({"results": results}).encode())

@@ -1,0 +1,229 @@
+"""The one frozen settings object, read from config.properties, ``TS_*`` variables and the CLI.
+
+Keys and defaults are TorchServe's (``config.properties``), so an existing file works
+unchanged. Precedence follows TorchServe: command line > environment (only when
+``enable_envvars_config=true``) > config file > default. The CLI options of
+``ocrserve start`` are generated from the fields below, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ocrserve.errors import ConfigError
+
+__all__ = ["Settings", "parse_address", "read_properties"]
+
+log = logging.getLogger(__name__)
+
+
+def _opt(help: str, *, cli: bool = True, key: bool = True) -> dict[str, Any]:
+    return {"help": help, "cli": cli, "key": key}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option of the server. Field names are TorchServe's config.properties keys."""
+
+    inference_address: str = field(
+        default="http://127.0.0.1:8080",
+        metadata=_opt("Inference API address (TorchServe key inference_address)."),
+    )
+    management_address: str = field(
+        default="http://127.0.0.1:8081",
+        metadata=_opt("Management API address (management_address)."),
+    )
+    metrics_address: str = field(
+        default="http://127.0.0.1:8082",
+        metadata=_opt("Metrics API address (metrics_address)."),
+    )
+    model_store: str | None = field(
+        default=None, metadata=_opt("Folder holding model archives (model_store).")
+    )
+    load_models: tuple[str, ...] = field(
+        default=(),
+        metadata=_opt(
+            "Models to load at start: 'all', NAME, NAME=FILE or FILE (load_models). "
+            "Empty: the bundled default models (ppocr_det, ppocr_rec, ocr)."
+        ),
+    )
+    default_workers_per_model: int = field(
+        default=1, metadata=_opt("Worker processes started per model.")
+    )
+    threads_per_worker: int = field(
+        default=0,
+        metadata=_opt(
+            "CPU threads per worker; 0 divides the machine's cores among all workers (at least 1)."
+        ),
+    )
+    job_queue_size: int = field(
+        default=100, metadata=_opt("Requests waiting per model before 503 (job_queue_size).")
+    )
+    batch_size: int = field(
+        default=1, metadata=_opt("Largest batch a worker receives (batch_size).")
+    )
+    max_batch_delay: int = field(
+        default=100, metadata=_opt("Milliseconds to wait for a batch to fill (max_batch_delay).")
+    )
+    default_response_timeout: int = field(
+        default=120, metadata=_opt("Seconds a worker may take for one batch before it is replaced.")
+    )
+    default_startup_timeout: int = field(
+        default=120, metadata=_opt("Seconds a worker may take to load its model.")
+    )
+    max_request_size: int = field(
+        default=6553500, metadata=_opt("Largest request body in bytes (max_request_size).")
+    )
+    max_response_size: int = field(
+        default=6553500, metadata=_opt("Largest response body in bytes (max_response_size).")
+    )
+    max_image_pixels: int = field(
+        default=40_000_000,
+        metadata=_opt("Largest decoded image (width x height); guards against decompression bombs."),
+    )
+    log_location: str = field(
+        default="logs", metadata=_opt("Folder for the server log of a background start.")
+    )
+    pid_file: str = field(
+        default=str(Path(tempfile.gettempdir()) / ".ocrserve.pid"),
+        metadata=_opt("Pid file of the background server (used by ocrserve stop)."),
+    )
+    enable_envvars_config: bool = field(
+        default=False,
+        metadata=_opt("Read TS_<KEY> environment variables (enable_envvars_config)."),
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("inference_address", "management_address", "metrics_address"):
+            parse_address(name, getattr(self, name))
+        positive = (
+            "default_workers_per_model",
+            "job_queue_size",
+            "batch_size",
+            "default_response_timeout",
+            "default_startup_timeout",
+            "max_request_size",
+            "max_response_size",
+            "max_image_pixels",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: must be a positive integer")
+        for name in ("max_batch_delay", "threads_per_worker"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(cls)
+
+    @classmethod
+    def load(
+        cls,
+        cli: Mapping[str, Any] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Build settings with TorchServe's precedence: CLI > env (if enabled) > file > default."""
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            props = read_properties(config_file)
+            known = {f.name for f in cls.fields()}
+            for key, raw in props.items():
+                if key not in known:
+                    log.warning("config.properties: unknown key %r ignored", key)
+                    continue
+                values[key] = _convert(key, raw)
+        env = os.environ if environ is None else environ
+        enabled = values.get("enable_envvars_config", False)
+        if cli and cli.get("enable_envvars_config") is not None:
+            enabled = bool(cli["enable_envvars_config"])
+        if enabled:
+            for f in cls.fields():
+                raw = env.get("TS_" + f.name.upper())
+                if raw is not None:
+                    values[f.name] = _convert(f.name, raw)
+        for key, value in (cli or {}).items():
+            if value is not None:
+                values[key] = value
+        return cls(**values)
+
+
+def _field_type(name: str) -> str:
+    for f in Settings.fields():
+        if f.name == name:
+            return str(f.type)
+    raise KeyError(name)
+
+
+def _convert(key: str, raw: str) -> Any:
+    """Convert a config.properties or environment string to the field's type."""
+    kind = _field_type(key)
+    value = raw.strip()
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "bool":
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(value)
+        if kind.startswith("tuple"):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if kind.startswith("str"):
+            return value
+    except ValueError:
+        pass
+    else:
+        raise ConfigError(f"{key}: unsupported type {kind}")
+    raise ConfigError(f"{key}={raw!r}: expected {kind.split(' ')[0]}")
+
+
+def parse_address(key: str, address: str) -> tuple[str, int]:
+    """Split TorchServe's ``http://host:port`` address; raise naming the key when malformed."""
+    parts = urlsplit(address if "://" in address else "http://" + address)
+    if parts.scheme != "http":
+        raise ConfigError(f"{key}={address!r}: only http:// addresses are supported (no TLS yet)")
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not host or port is None:
+        raise ConfigError(f"{key}={address!r}: expected http://HOST:PORT")
+    return host, port
+
+
+def read_properties(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read a Java-style ``key=value`` properties file (comments, continuations, ``:`` too)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    out: dict[str, str] = {}
+    pending = ""
+    for raw_line in text.splitlines():
+        line = raw_line.strip() if not pending else raw_line.lstrip()
+        if not pending and (not line or line[0] in "#!"):
+            continue
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending += line[:-1]
+            continue
+        line, pending = pending + line, ""
+        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if sep < 0:
+            out[line.strip()] = ""
+            continue
+        out[line[:sep].strip()] = line[sep + 1 :].strip()
+    return out
