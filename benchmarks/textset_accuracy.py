@@ -75,7 +75,7 @@ class Textset:
         return self.root / ("rec" if task == "rec" else "det") / key
 
     def eval_root(self, scratch: Path) -> Path:
-        """A data root for evaluate.py that holds only the selected GT (the full one if no limit)."""
+        """A data root for evaluate.py holding only the selected GT (the full one if no limit)."""
         if not self.limited:
             return self.root
         (scratch / "det").mkdir(parents=True, exist_ok=True)
@@ -90,9 +90,11 @@ class Textset:
 
 
 def progress(label: str, done: int, total: int) -> None:
-    """A one-line progress counter on stderr."""
-    end = "\n" if done == total else ""
-    print(f"\r  {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    """A one-line progress counter on stderr (only the final count when it is not a terminal)."""
+    if done == total:
+        print(f"\r  {label}: {done}/{total}", file=sys.stderr, flush=True)
+    elif sys.stderr.isatty():
+        print(f"\r  {label}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
 
 def run_task(
@@ -178,7 +180,7 @@ class OcrserveSide:
     ) -> None:
         self.data = data
         self.concurrency = concurrency
-        ports = set()
+        ports: set[int] = set()
         while len(ports) < 3:
             ports.add(free_port())
         inference, management, metrics = (f"http://127.0.0.1:{p}" for p in ports)
@@ -301,16 +303,26 @@ def run_side(
 
 # ----------------------------------------------------------------------------- report
 
-ROWS: tuple[tuple[str, str, str], ...] = (
-    ("det H-mean (line, IoU 0.5)", "det", "det_hmean"),
-    ("det precision", "det", "det_precision"),
-    ("det recall", "det", "det_recall"),
-    ("e2e H-mean (line)", "e2e", "e2e_hmean"),
-    ("e2e det H-mean (line)", "e2e", "det_hmean"),
-    ("e2e word accuracy on matched lines", "e2e", "e2e_word_acc"),
-    ("rec accuracy, case-sensitive", "rec", "acc_cs"),
-    ("rec accuracy, case-insensitive", "rec", "acc"),
-    ("rec 1-NED", "rec", "one_minus_ned"),
+# (label, task, field of the task's report or of evaluate.py's summary, format)
+ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("det H-mean (line, IoU 0.5)", "det", "det_hmean", ".4f"),
+    ("det precision", "det", "det_precision", ".4f"),
+    ("det recall", "det", "det_recall", ".4f"),
+    ("e2e H-mean (line)", "e2e", "e2e_hmean", ".4f"),
+    ("e2e det H-mean (line)", "e2e", "det_hmean", ".4f"),
+    ("e2e text accuracy on matched lines", "e2e", "e2e_word_acc", ".4f"),
+    ("rec accuracy, case-sensitive", "rec", "acc_cs", ".4f"),
+    ("rec accuracy, case-insensitive", "rec", "acc", ".4f"),
+    ("rec 1-NED", "rec", "one_minus_ned", ".4f"),
+    ("det images/s", "det", "per_s", ".2f"),
+    ("e2e images/s", "e2e", "per_s", ".2f"),
+    ("rec crops/s", "rec", "per_s", ".1f"),
+    ("det wall time (s)", "det", "wall_s", ".2f"),
+    ("e2e wall time (s)", "e2e", "wall_s", ".2f"),
+    ("rec wall time (s)", "rec", "wall_s", ".2f"),
+    ("det failed requests", "det", "errors", "d"),
+    ("e2e failed requests", "e2e", "errors", "d"),
+    ("rec failed requests", "rec", "errors", "d"),
 )
 
 
@@ -318,27 +330,18 @@ def table(sides: dict[str, dict[str, Any]]) -> str:
     """The markdown table: metric | ocrserve | rapidocr."""
     names = ["ocrserve", "rapidocr"]
 
-    def cell(name: str, fn: Callable[[dict[str, Any]], Any]) -> str:
-        side = sides.get(name)
-        if side is None:
+    def cell(name: str, task: str, key: str, fmt: str) -> str:
+        report = sides.get(name, {}).get(task)
+        if report is None:
             return "-"
-        value = fn(side)
-        return (
-            "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-        )
+        value = report.get(key, report["score"].get(key))
+        return "-" if value is None else format(value, fmt)
 
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for label, task, key in ROWS:
-        row = [cell(n, lambda s, t=task, k=key: s[t]["score"].get(k)) for n in names]
+    for label, task, key, fmt in ROWS:
+        row = [cell(name, task, key, fmt) for name in names]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
-    for task, unit in (("det", "images/s"), ("e2e", "images/s"), ("rec", "crops/s")):
-        row = [cell(n, lambda s, t=task: s[t]["per_s"]) for n in names]
-        lines.append(f"| {task} {unit} | " + " | ".join(row) + " |")
-        row = [cell(n, lambda s, t=task: s[t]["wall_s"]) for n in names]
-        lines.append(f"| {task} wall time (s) | " + " | ".join(row) + " |")
-    row = [cell(n, lambda s: sum(s[t]["errors"] for t in TASKS)) for n in names]
-    lines.append("| failed requests | " + " | ".join(row) + " |")
-    row = [cell(n, lambda s: s["concurrency"]) for n in names]
+    row = [str(sides[name]["concurrency"]) if name in sides else "-" for name in names]
     lines.append("| concurrent requests | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -374,7 +377,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table and write the summary JSON."""
     args = parse_args(argv)
-    data = Textset(args.data.resolve(), args.limit)
+    args.data = args.data.resolve()
+    data = Textset(args.data, args.limit)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     data_root = data.eval_root(out / "gt_subset")

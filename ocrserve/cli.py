@@ -31,11 +31,17 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
         help_text = f"{f.metadata['help']} Default: {f.default!r}."
         kind = str(f.type)
         if kind == "bool":
-            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
+            parser.add_argument(
+                *flags,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         elif kind.startswith("tuple"):
-            parser.add_argument(*flags, dest=f.name, nargs="+", default=None, metavar="MODEL",
-                                help=help_text)
+            parser.add_argument(
+                *flags, dest=f.name, nargs="+", default=None, metavar="MODEL", help=help_text
+            )
         elif kind == "int":
             parser.add_argument(*flags, dest=f.name, type=int, default=None, help=help_text)
         else:
@@ -54,16 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the server. With no options it serves the bundled PP-OCRv4 models "
         "(ppocr_det, ppocr_rec, ocr) on 127.0.0.1:8080.",
     )
-    start.add_argument("--ts-config", dest="ts_config", default=None,
-                       help="A TorchServe config.properties file.")
-    start.add_argument("--foreground", action="store_true",
-                       help="Stay attached (log to stderr) instead of starting in the background.")
+    start.add_argument(
+        "--ts-config", dest="ts_config", default=None, help="A TorchServe config.properties file."
+    )
+    start.add_argument(
+        "--foreground",
+        action="store_true",
+        help="Stay attached (log to stderr) instead of starting in the background.",
+    )
     _add_settings_options(start)
     stop = sub.add_parser("stop", help="stop the background server gracefully")
-    stop.add_argument("--pid-file", dest="pid_file", default=None,
-                      help=f"Pid file of the server. Default: {Settings().pid_file}.")
-    stop.add_argument("--timeout", type=float, default=150.0,
-                      help="Seconds to wait for in-flight requests. Default: 150.")
+    stop.add_argument(
+        "--pid-file",
+        dest="pid_file",
+        default=None,
+        help=f"Pid file of the server. Default: {Settings().pid_file}.",
+    )
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=150.0,
+        help="Seconds to wait for in-flight requests. Default: 150.",
+    )
     return parser
 
 
@@ -100,7 +118,9 @@ def _read_pid(path: str) -> int | None:
 def _run_foreground(settings: Settings) -> int:
     from ocrserve.server.app import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     specs = _resolve_models(settings)
     pid_path = Path(settings.pid_file)
     owner = _read_pid(settings.pid_file)
@@ -128,8 +148,10 @@ def _ping(address: str) -> bool:
 def _start_background(settings: Settings, argv: Sequence[str]) -> int:
     running = _read_pid(settings.pid_file)
     if running is not None:
-        print(f"ocrserve is already running (pid {running}); stop it with: ocrserve stop",
-              file=sys.stderr)
+        print(
+            f"ocrserve is already running (pid {running}); stop it with: ocrserve stop",
+            file=sys.stderr,
+        )
         return 1
     _resolve_models(settings)  # report bad model names here, not in the log
     log_dir = Path(settings.log_location)
@@ -138,7 +160,10 @@ def _start_background(settings: Settings, argv: Sequence[str]) -> int:
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "ocrserve", "start", "--foreground", *argv],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
     deadline = time.monotonic() + settings.default_startup_timeout + 30
     while time.monotonic() < deadline:
@@ -147,13 +172,18 @@ def _start_background(settings: Settings, argv: Sequence[str]) -> int:
             print("ocrserve failed to start:\n  " + "\n  ".join(tail), file=sys.stderr)
             return 1
         if _ping(settings.inference_address):
-            print(f"ocrserve started (pid {child.pid}); inference API at "
-                  f"{settings.inference_address}; log: {log_path}")
+            print(
+                f"ocrserve started (pid {child.pid}); inference API at "
+                f"{settings.inference_address}; log: {log_path}"
+            )
             return 0
         time.sleep(0.3)
     child.terminate()
-    print(f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s; "
-          f"see {log_path}", file=sys.stderr)
+    print(
+        f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s; "
+        f"see {log_path}",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "CheckpointError",
     "ConfigError",
     "InternalServerError",
     "InvalidInput",
@@ -82,7 +83,9 @@ class MethodNotAllowed(OcrServeError):
     status = 405
     type = "MethodNotAllowedException"
 
-    def __init__(self, message: str = "Requested method is not allowed, please refer to API document.") -> None:
+    def __init__(
+        self, message: str = "Requested method is not allowed, please refer to API document."
+    ) -> None:
         super().__init__(message)
 
 
@@ -115,10 +118,14 @@ class ModelLoadError(OcrServeError):
 
 
 class ConfigError(OcrServeError):
-    """Raised when a setting has a bad value; names the key and the value."""
+    """Raised for a bad setting or MMOCR config value; names the key (or the file and line)."""
 
     status = 400
     type = "BadRequestException"
+
+
+class CheckpointError(ModelLoadError):
+    """Raised when a checkpoint cannot be read safely or does not fit the model (lists the keys)."""
 
 
 _BY_TYPE: dict[str, type[OcrServeError]] = {
@@ -135,6 +142,7 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
         InternalServerError,
         ModelLoadError,
         ConfigError,
+        CheckpointError,
     )
 }
 

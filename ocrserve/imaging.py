@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ocrserve.errors import InvalidInput, PayloadTooLarge
 
-__all__ = ["ImageInfo", "decode", "maybe_base64", "probe"]
+__all__ = ["ImageInfo", "decode", "decode_base64", "maybe_base64", "probe"]
 
 # We enforce our own cap (max_image_pixels) before decoding; Pillow's own warning/limit
 # would otherwise fire first with a less useful message.
@@ -39,25 +39,32 @@ class ImageInfo:
     mode: str
 
 
-def maybe_base64(body: bytes) -> bytes:
-    """Return the image bytes of a body that may be base64 text (as MMOCR's handler accepted).
-
-    A body that is an image already is returned unchanged. A ``data:`` URI or a plain base64
-    string is decoded; a body that looks like base64 but is not valid raises `InvalidInput`.
-    """
-    head = body[:64].lstrip()
-    uri = _DATA_URI_RE.match(head)
+def decode_base64(text: bytes) -> bytes:
+    """Decode base64 text (standard or URL-safe alphabet, padding optional, a ``data:`` URI too)."""
+    text = text.strip()
+    uri = _DATA_URI_RE.match(text[:64])
     if uri:
-        body = body.lstrip()[uri.end() :]
-    elif not _B64_RE.match(body[:4096]) or len(body.strip()) < 8:
-        return body
-    text = b"".join(body.split())
+        text = text[uri.end() :]
+    text = b"".join(text.split())
     try:
         if b"-" in text or b"_" in text:
-            return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+            return base64.b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
         return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(f"Request body looks like base64 but is not valid base64: {exc}") from exc
+        raise InvalidInput(f"Request body is not valid base64: {exc}") from exc
+
+
+def maybe_base64(body: bytes) -> bytes:
+    """Return the image bytes of a raw body that may be base64 text (MMOCR's handler took it).
+
+    A body that is an image already is returned unchanged. A ``data:`` URI or a body made only
+    of base64 characters is decoded; one that looks like base64 but is not valid raises
+    `InvalidInput`.
+    """
+    head = body[:64].lstrip()
+    if _DATA_URI_RE.match(head) or (len(body.strip()) >= 8 and _B64_RE.match(body[:4096])):
+        return decode_base64(body)
+    return body
 
 
 def _open(data: bytes) -> Image.Image:

@@ -24,7 +24,8 @@ Task = Literal["textdet", "textrecog", "e2e"]
 class Predictor(Protocol):
     """What a worker runs. Implementations live in `ocrserve.builtin` (and later MMOCR models)."""
 
-    task: Task
+    #: One of `Task`'s values: the response form.
+    task: str
     #: Whether images are rotated by their EXIF orientation before prediction.
     exif_orientation: bool
 

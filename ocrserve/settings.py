@@ -87,7 +87,9 @@ class Settings:
     )
     max_image_pixels: int = field(
         default=40_000_000,
-        metadata=_opt("Largest decoded image (width x height); guards against decompression bombs."),
+        metadata=_opt(
+            "Largest decoded image (width x height); guards against decompression bombs."
+        ),
     )
     log_location: str = field(
         default="logs", metadata=_opt("Folder for the server log of a background start.")
@@ -150,9 +152,9 @@ class Settings:
             enabled = bool(cli["enable_envvars_config"])
         if enabled:
             for f in cls.fields():
-                raw = env.get("TS_" + f.name.upper())
-                if raw is not None:
-                    values[f.name] = _convert(f.name, raw)
+                env_value = env.get("TS_" + f.name.upper())
+                if env_value is not None:
+                    values[f.name] = _convert(f.name, env_value)
         for key, value in (cli or {}).items():
             if value is not None:
                 values[key] = value

@@ -91,7 +91,9 @@ def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
         return None
     distance = poly.area * ratio / poly.length
     offset = pyclipper.PyclipperOffset()
-    offset.AddPath(box.round().astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    offset.AddPath(
+        box.round().astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON
+    )
     expanded = offset.Execute(distance)
     if len(expanded) != 1:
         return None
@@ -110,7 +112,7 @@ def db_boxes(
     prob: np.ndarray, orig_h: int, orig_w: int, s: DBSettings
 ) -> list[tuple[np.ndarray, float]]:
     """Quadrilaterals (in original pixels, clockwise from top-left) and scores from a DB map."""
-    bitmap = (prob > s.thresh).astype(np.uint8)
+    bitmap: np.ndarray = (prob > s.thresh).astype(np.uint8)
     if s.use_dilation:
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
     map_h, map_w = prob.shape

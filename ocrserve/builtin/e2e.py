@@ -55,7 +55,9 @@ class PPOCREndToEnd:
     task = "e2e"
     exif_orientation = True
 
-    def __init__(self, threads: int = 1, use_angle_cls: bool = True, drop_score: float = 0.5) -> None:
+    def __init__(
+        self, threads: int = 1, use_angle_cls: bool = True, drop_score: float = 0.5
+    ) -> None:
         self.detector = PPOCRDetector(threads)
         self.classifier = PPOCRAngleClassifier(threads) if use_angle_cls else None
         self.recognizer = PPOCRRecognizer(threads)

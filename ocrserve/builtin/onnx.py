@@ -44,6 +44,8 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelLoadError(f"Cannot load ONNX model {path.name}: {exc}") from exc

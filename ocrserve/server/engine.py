@@ -237,11 +237,16 @@ class ModelRuntime:
             try:
                 results = await asyncio.wait_for(call, timeout)
             except asyncio.TimeoutError:
-                self._fail(batch, WorkerTimeout(f"Model {self.spec.name} did not answer within {timeout} s"))
+                self._fail(
+                    batch,
+                    WorkerTimeout(f"Model {self.spec.name} did not answer within {timeout} s"),
+                )
                 log.error("model %s: worker %s timed out; replacing it", self.spec.name, worker.id)
                 return
             except (EOFError, OSError, ValueError) as exc:
-                self._fail(batch, InternalServerError(f"Worker of model {self.spec.name} died: {exc}"))
+                self._fail(
+                    batch, InternalServerError(f"Worker of model {self.spec.name} died: {exc}")
+                )
                 log.error("model %s: worker %s died; replacing it", self.spec.name, worker.id)
                 return
             for job, res in zip(batch, results):

@@ -7,7 +7,7 @@ or run a model: decoding and inference happen in worker processes.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ocrserve.errors import InternalServerError, InvalidInput, PayloadTooLarge
-from ocrserve.imaging import maybe_base64, probe
+from ocrserve.imaging import decode_base64, maybe_base64, probe
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import json_response
@@ -44,7 +44,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def _multipart_image(request: Request, body: bytes) -> bytes:
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
     parser = MultiPartParser(request.headers, stream(), max_files=8, max_fields=8)
@@ -58,7 +58,7 @@ async def _multipart_image(request: Request, body: bytes) -> bytes:
             if isinstance(value, UploadFile):
                 return await value.read()
             if isinstance(value, str) and value:
-                return maybe_base64(value.encode())
+                return decode_base64(value.encode())
         raise InvalidInput(
             "Multipart body has no image: send it in the field 'data' or 'file' "
             f"(fields received: {', '.join(form.keys()) or 'none'})."
@@ -75,7 +75,7 @@ def _json_image(body: bytes) -> bytes:
     value = doc.get("data", doc.get("body")) if isinstance(doc, dict) else doc
     if not isinstance(value, str) or not value:
         raise InvalidInput('JSON body must be {"data": "<base64 image>"} or a base64 string.')
-    return maybe_base64(value.encode())
+    return decode_base64(value.encode())
 
 
 async def image_from_request(request: Request, limit: int) -> bytes:

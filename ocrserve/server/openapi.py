@@ -35,7 +35,7 @@ _RESULT = {
                         "properties": {
                             "boundary_result": {
                                 "type": "array",
-                                "description": "[x1, y1, ..., xn, yn, score], clockwise from top-left.",
+                                "description": "[x1, y1, ..., xn, yn, score], clockwise.",
                                 "items": {"type": "array", "items": {"type": "number"}},
                             }
                         },
@@ -88,10 +88,20 @@ _BODY = {
     },
 }
 
-_NAME = {"in": "path", "name": "model_name", "required": True, "schema": {"type": "string"},
-         "description": "Name of model."}
-_VERSION = {"in": "path", "name": "model_version", "required": True,
-            "schema": {"type": "string"}, "description": "Version of model."}
+_NAME = {
+    "in": "path",
+    "name": "model_name",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Name of model.",
+}
+_VERSION = {
+    "in": "path",
+    "name": "model_version",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Version of model.",
+}
 
 
 def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -109,15 +119,21 @@ def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
             "504": _err("The model did not answer within default_response_timeout"),
         },
     }
-    return {"post": {**op, "operationId": "predictions" + ("Version" if len(params) > 1 else "")},
-            "put": {**op, "operationId": "putPredictions" + ("Version" if len(params) > 1 else "")}}
+    return {
+        "post": {**op, "operationId": "predictions" + ("Version" if len(params) > 1 else "")},
+        "put": {**op, "operationId": "putPredictions" + ("Version" if len(params) > 1 else "")},
+    }
 
 
 def inference_openapi() -> dict[str, Any]:
     describe = {
         "description": "Get openapi description.",
-        "responses": {"200": {"description": "An OpenAPI 3 descriptor",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+        "responses": {
+            "200": {
+                "description": "An OpenAPI 3 descriptor",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
     }
     health = {
         "type": "object",
@@ -139,10 +155,14 @@ def inference_openapi() -> dict[str, Any]:
                     "operationId": "ping",
                     "description": "Healthy when every configured model has a live worker.",
                     "responses": {
-                        "200": {"description": "Healthy",
-                                "content": {"application/json": {"schema": health}}},
-                        "500": {"description": "Unhealthy",
-                                "content": {"application/json": {"schema": health}}},
+                        "200": {
+                            "description": "Healthy",
+                            "content": {"application/json": {"schema": health}},
+                        },
+                        "500": {
+                            "description": "Unhealthy",
+                            "content": {"application/json": {"schema": health}},
+                        },
                     },
                 }
             },

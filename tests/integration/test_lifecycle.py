@@ -1,0 +1,161 @@
+"""Server lifecycle: background start/stop, graceful stop, port in use, crashed workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DEMO, ServerProcess, free_port
+
+REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
+DET_IMG = (DEMO / "demo_text_det.jpg").read_bytes()
+
+
+def _ocrserve(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ocrserve", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _worker_pids(server_pid: int) -> list[int]:
+    """Pids of the server's worker processes (not multiprocessing's resource tracker)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == server_pid and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_background_start_then_stop(tmp_path: Path) -> None:
+    port = free_port()
+    pid_file = tmp_path / "server.pid"
+    args = [
+        "--inference-address",
+        f"http://127.0.0.1:{port}",
+        "--pid-file",
+        str(pid_file),
+        "--log-location",
+        str(tmp_path / "logs"),
+        "--models",
+        "ppocr_rec",
+    ]
+    started = _ocrserve("start", *args)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "ocrserve started" in started.stdout
+        # Returned only once healthy: the first request works at once.
+        resp = httpx.put(f"http://127.0.0.1:{port}/predictions/ppocr_rec", content=REC_IMG)
+        assert resp.status_code == 200
+        assert int(pid_file.read_text()) > 0
+        again = _ocrserve("start", *args)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        stopped = _ocrserve("stop", "--pid-file", str(pid_file))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert not pid_file.exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/ping")
+    assert (tmp_path / "logs" / "ocrserve.log").stat().st_size > 0
+
+
+def test_stop_when_not_running(tmp_path: Path) -> None:
+    res = _ocrserve("stop", "--pid-file", str(tmp_path / "none.pid"))
+    assert res.returncode == 1 and "not running" in res.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        res = _ocrserve(
+            "start",
+            "--foreground",
+            "--inference-address",
+            f"127.0.0.1:{port}",
+            "--pid-file",
+            str(tmp_path / "p.pid"),
+            "--models",
+            "ppocr_rec",
+        )
+    assert res.returncode == 2
+    assert "inference_address" in res.stderr and "cannot listen" in res.stderr
+
+
+def test_unknown_model_name_is_a_clear_error(tmp_path: Path) -> None:
+    res = _ocrserve(
+        "start", "--foreground", "--models", "nope", "--pid-file", str(tmp_path / "p.pid")
+    )
+    assert res.returncode == 2 and "bundled models: ocr, ppocr_det, ppocr_rec" in res.stderr
+
+
+def test_bad_config_value_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.properties"
+    cfg.write_text("job_queue_size=many\n")
+    res = _ocrserve("start", "--foreground", "--ts-config", str(cfg))
+    assert res.returncode == 2 and "job_queue_size='many'" in res.stderr
+
+
+def test_graceful_stop_finishes_in_flight_requests(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path, "--models", "ocr")
+    srv.wait_healthy()
+    results: list[int] = []
+
+    def call() -> None:
+        r = httpx.put(srv.url + "/predictions/ocr", content=DET_IMG, timeout=60)
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # requests are in flight (each takes about a second)
+    srv.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(60)
+    assert srv.proc.wait(60) == 0
+    assert results == [200, 200, 200]
+    assert "stopped" in srv.log()
+
+
+def test_killed_worker_fails_in_flight_and_is_replaced(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path, "--models", "ocr")
+    try:
+        srv.wait_healthy()
+        (worker,) = _worker_pids(srv.proc.pid)
+        codes: list[int] = []
+
+        def call() -> None:
+            r = httpx.put(srv.url + "/predictions/ocr", content=DET_IMG, timeout=60)
+            codes.append(r.status_code)
+            assert r.headers["content-type"].startswith("application/json")
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.3)
+        os.kill(worker, signal.SIGKILL)
+        t.join(30)
+        assert codes and codes[0] >= 500
+        srv.wait_healthy(60)  # a replacement worker serves within seconds
+        r = httpx.put(srv.url + "/predictions/ocr", content=DET_IMG, timeout=60)
+        assert r.status_code == 200 and r.json()["result"]
+        assert worker not in _worker_pids(srv.proc.pid)
+    finally:
+        assert srv.stop() == 0

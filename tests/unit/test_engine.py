@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ocrserve.errors import ServiceUnavailable
+from ocrserve.server.engine import Job, JobQueue, threads_per_worker
+from ocrserve.settings import Settings
+
+
+def _job(loop: asyncio.AbstractEventLoop, tag: int) -> Job:
+    return Job(bytes([tag]), loop.create_future())
+
+
+def test_queue_bounded() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(2)
+        assert q.put(_job(loop, 1)) and q.put(_job(loop, 2))
+        assert not q.put(_job(loop, 3))
+        assert len(q) == 2
+
+    asyncio.run(run())
+
+
+def test_batch_fills_up_to_size_without_waiting() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(10)
+        for i in range(5):
+            q.put(_job(loop, i))
+        batch = await asyncio.wait_for(q.take(3, 10.0), 1.0)
+        assert [j.body for j in batch] == [b"\0", b"\1", b"\2"]
+
+    asyncio.run(run())
+
+
+def test_batch_waits_at_most_delay() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(10)
+        q.put(_job(loop, 1))
+        start = loop.time()
+        batch = await q.take(4, 0.05)
+        assert len(batch) == 1 and 0.04 <= loop.time() - start < 1.0
+
+    asyncio.run(run())
+
+
+def test_batch_collects_late_arrivals() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(10)
+        taker = asyncio.create_task(q.take(3, 0.5))
+        await asyncio.sleep(0.01)
+        for i in range(3):
+            q.put(_job(loop, i))
+            await asyncio.sleep(0.01)
+        assert len(await taker) == 3
+
+    asyncio.run(run())
+
+
+def test_cancelled_taker_loses_no_job() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(10)
+        taker = asyncio.create_task(q.take(1, 0))
+        await asyncio.sleep(0.01)
+        taker.cancel()
+        q.put(_job(loop, 7))
+        await asyncio.sleep(0.01)
+        batch = await asyncio.wait_for(q.take(1, 0), 1.0)
+        assert batch[0].body == b"\7"
+
+    asyncio.run(run())
+
+
+def test_fail_all() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        q = JobQueue(10)
+        job = _job(loop, 1)
+        q.put(job)
+        q.fail_all(ServiceUnavailable("bye"))
+        with pytest.raises(ServiceUnavailable):
+            await job.future
+
+    asyncio.run(run())
+
+
+def test_threads_divide_cores() -> None:
+    assert threads_per_worker(Settings(threads_per_worker=3), 10) == 3
+    assert threads_per_worker(Settings(), 10_000) == 1
