@@ -179,9 +179,10 @@ def _start_background(settings: Settings, argv: Sequence[str]) -> int:
             return 0
         time.sleep(0.3)
     child.terminate()
+    tail = log_path.read_text(errors="replace").splitlines()[-15:]
     print(
-        f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s; "
-        f"see {log_path}",
+        f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s "
+        f"(stopped it); last lines of {log_path}:\n  " + "\n  ".join(tail),
         file=sys.stderr,
     )
     return 1

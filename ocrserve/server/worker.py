@@ -43,6 +43,21 @@ def _build(spec: ModelSpec, threads: int) -> Any:
     raise ModelLoadError(f"Unknown model source {spec.source!r}")
 
 
+def _import_opencv() -> Any:
+    """Import cv2, turning a missing display library into a message with the fix."""
+    try:
+        import cv2
+    except ImportError as exc:
+        from ocrserve.errors import ModelLoadError
+
+        raise ModelLoadError(
+            f"OpenCV cannot be imported ({exc}). On a machine without display libraries "
+            "replace the GUI build with the headless one: pip uninstall -y opencv-python && "
+            "pip install opencv-python-headless"
+        ) from exc
+    return cv2
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     from ocrserve.errors import OcrServeError, error_name
 
@@ -79,9 +94,7 @@ def worker_main(conn: Connection, spec: ModelSpec, threads: int, max_pixels: int
     # The server handles Ctrl-C for the whole group; a worker stops when the engine says so.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import cv2
-
-        cv2.setNumThreads(threads)
+        _import_opencv().setNumThreads(threads)
         predictor = _build(spec, threads)
     except BaseException as exc:
         conn.send_bytes(json.dumps({"status": "failed", **_error(exc)}).encode())

@@ -159,3 +159,25 @@ def test_killed_worker_fails_in_flight_and_is_replaced(tmp_path: Path) -> None:
         assert worker not in _worker_pids(srv.proc.pid)
     finally:
         assert srv.stop() == 0
+
+
+def test_model_that_cannot_load_keeps_server_up_and_unhealthy(tmp_path: Path) -> None:
+    # A cv2 that fails the way opencv-python does on a machine without libGL.
+    fake = tmp_path / "fakecv2"
+    fake.mkdir()
+    (fake / "cv2.py").write_text(
+        "raise ImportError('libGL.so.1: cannot open shared object file: No such file')\n"
+    )
+    srv = ServerProcess(tmp_path, "--models", "ppocr_rec", env={"PYTHONPATH": str(fake)})
+    try:
+        deadline = time.monotonic() + 60
+        while "opencv-python-headless" not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "libGL.so.1" in srv.log() and "opencv-python-headless" in srv.log()
+        resp = httpx.get(srv.url + "/ping")
+        assert resp.status_code == 500 and resp.json() == {"status": "Unhealthy"}
+        resp = httpx.put(srv.url + "/predictions/ppocr_rec", content=REC_IMG)
+        assert resp.status_code == 503
+        assert resp.json()["type"] == "ServiceUnavailableException"
+    finally:
+        assert srv.stop() == 0
