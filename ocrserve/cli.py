@@ -13,11 +13,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ocrserve import __version__
-from ocrserve.errors import OcrServeError
+from ocrserve.errors import ConfigError, OcrServeError
 from ocrserve.settings import Settings, parse_address
+from ocrserve.store import ModelStore
 
 __all__ = ["main"]
 
@@ -92,13 +92,30 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return Settings.load(cli, args.ts_config)
 
 
-def _resolve_models(settings: Settings) -> list[Any]:
-    from ocrserve.modelspec import builtin_specs
+def _model_store(settings: Settings) -> ModelStore:
+    from ocrserve.builtin.store import ensure_bundled_store
 
-    names = tuple(n for n in settings.load_models if n != "all")
-    if settings.model_store:
-        raise OcrServeError("--model-store: model archives are not supported yet (issue 4)")
-    return builtin_specs(names)
+    root = Path(settings.model_store) if settings.model_store else None
+    if root is not None and not root.is_dir():
+        raise ConfigError(f"model_store={settings.model_store!r}: not a folder")
+    return ModelStore(root, ensure_bundled_store())
+
+
+def _load_models(settings: Settings) -> tuple[str, ...]:
+    """What to load: ``load_models``; with neither it nor a model store, the bundled models."""
+    if settings.load_models:
+        return settings.load_models
+    return () if settings.model_store else ("all",)
+
+
+def _check_models(settings: Settings) -> None:
+    """Fail fast on a model that cannot be found (the server would only log it)."""
+    store = _model_store(settings)
+    try:
+        for _, location in store.entries(_load_models(settings)):
+            store.locate(location)
+    finally:
+        store.close()
 
 
 def _read_pid(path: str) -> int | None:
@@ -121,15 +138,18 @@ def _run_foreground(settings: Settings) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    specs = _resolve_models(settings)
+    _check_models(settings)
+    store = _model_store(settings)
     pid_path = Path(settings.pid_file)
     owner = _read_pid(settings.pid_file)
     wrote_pid = owner is None or owner == os.getpid()
     if wrote_pid:
         pid_path.write_text(str(os.getpid()))
     try:
-        asyncio.run(serve(settings, specs))
+        specs, failures = store.prepare_all(_load_models(settings))
+        asyncio.run(serve(settings, specs, failures))
     finally:
+        store.close()
         if wrote_pid and _read_pid(settings.pid_file) in (os.getpid(), None):
             pid_path.unlink(missing_ok=True)
     return 0
@@ -153,7 +173,7 @@ def _start_background(settings: Settings, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    _resolve_models(settings)  # report bad model names here, not in the log
+    _check_models(settings)
     log_dir = Path(settings.log_location)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "ocrserve.log"

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocrserve.builtin import BUILTIN_MODELS
-from ocrserve.errors import ModelNotFound
-
-__all__ = ["ModelSpec", "builtin_specs"]
+__all__ = ["ModelSpec"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to serve: its name and version, its task, and where its files come from."""
+    """A model to serve: its name and version, its task, and where its files are."""
 
     name: str
     version: str
     task: str
-    #: ``builtin:<name>`` for a bundled model.
-    source: str
-    #: What TorchServe's describe calls ``modelUrl`` (the archive file name).
+    #: The folder the archive was extracted to (read by the worker).
+    model_dir: str
+    #: What TorchServe's describe calls ``modelUrl`` (the archive as it was named).
     url: str
-
-
-def builtin_specs(names: tuple[str, ...] = ()) -> list[ModelSpec]:
-    """Specs of the bundled models (all of them when ``names`` is empty)."""
-    specs = []
-    for name in names or tuple(BUILTIN_MODELS):
-        if name not in BUILTIN_MODELS:
-            raise ModelNotFound(
-                f"No bundled model {name!r}; bundled models: {', '.join(sorted(BUILTIN_MODELS))}"
-            )
-        specs.append(ModelSpec(name, "1.0", BUILTIN_MODELS[name], f"builtin:{name}", f"{name}.mar"))
-    return specs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -150,9 +151,11 @@ class PPOCRDetector:
     task = "textdet"
     exif_orientation = True
 
-    def __init__(self, threads: int = 1, settings: DBSettings | None = None) -> None:
+    def __init__(
+        self, threads: int = 1, settings: DBSettings | None = None, model: Path | None = None
+    ) -> None:
         self.settings = settings or DBSettings()
-        self.session = create_session(weights_path("det"), threads)
+        self.session = create_session(model or weights_path("det"), threads)
         self._input = self.session.get_inputs()[0].name
 
     def detect(self, img: np.ndarray) -> list[tuple[np.ndarray, float]]:

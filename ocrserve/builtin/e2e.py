@@ -56,11 +56,15 @@ class PPOCREndToEnd:
     exif_orientation = True
 
     def __init__(
-        self, threads: int = 1, use_angle_cls: bool = True, drop_score: float = 0.5
+        self,
+        detector: PPOCRDetector,
+        recognizer: PPOCRRecognizer,
+        classifier: PPOCRAngleClassifier | None = None,
+        drop_score: float = 0.5,
     ) -> None:
-        self.detector = PPOCRDetector(threads)
-        self.classifier = PPOCRAngleClassifier(threads) if use_angle_cls else None
-        self.recognizer = PPOCRRecognizer(threads)
+        self.detector = detector
+        self.classifier = classifier
+        self.recognizer = recognizer
         self.drop_score = drop_score
 
     def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -55,8 +56,8 @@ class PPOCRRecognizer:
     task = "textrecog"
     exif_orientation = True
 
-    def __init__(self, threads: int = 1, batch_num: int = 6) -> None:
-        self.session = create_session(weights_path("rec"), threads)
+    def __init__(self, threads: int = 1, batch_num: int = 6, model: Path | None = None) -> None:
+        self.session = create_session(model or weights_path("rec"), threads)
         self._input = self.session.get_inputs()[0].name
         meta = self.session.get_modelmeta().custom_metadata_map
         if "character" not in meta:
@@ -92,8 +93,10 @@ class PPOCRRecognizer:
 class PPOCRAngleClassifier:
     """Tells whether a text crop is upside down (0 or 180 degrees)."""
 
-    def __init__(self, threads: int = 1, batch_num: int = 6, thresh: float = 0.9) -> None:
-        self.session = create_session(weights_path("cls"), threads)
+    def __init__(
+        self, threads: int = 1, batch_num: int = 6, thresh: float = 0.9, model: Path | None = None
+    ) -> None:
+        self.session = create_session(model or weights_path("cls"), threads)
         self._input = self.session.get_inputs()[0].name
         self.batch_num, self.thresh = batch_num, thresh
 

@@ -33,6 +33,7 @@ from ocrserve.server.engine import Engine
 from ocrserve.server.inference import inference_routes
 from ocrserve.server.responses import error_response
 from ocrserve.settings import Settings, parse_address
+from ocrserve.store import LoadFailure
 
 __all__ = ["build_app", "serve"]
 
@@ -98,7 +99,9 @@ def _bind(key: str, address: str) -> socket.socket:
     return sock
 
 
-async def serve(settings: Settings, specs: Sequence[ModelSpec]) -> None:
+async def serve(
+    settings: Settings, specs: Sequence[ModelSpec], failures: Sequence[LoadFailure] = ()
+) -> None:
     """Bind the ports, start the workers, serve until SIGTERM/SIGINT, then shut down cleanly."""
     surfaces = [("inference_address", settings.inference_address)]
     sockets = [_bind(key, addr) for key, addr in surfaces]  # fail fast when a port is taken
@@ -125,7 +128,7 @@ async def serve(settings: Settings, specs: Sequence[ModelSpec]) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    await engine.start(specs)
+    await engine.start(specs, failures)
     for (key, addr), _ in zip(surfaces, sockets):
         log.info("%s: %s", key, addr)
     try:

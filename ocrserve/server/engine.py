@@ -33,6 +33,7 @@ from ocrserve.errors import (
 from ocrserve.modelspec import ModelSpec
 from ocrserve.server.worker import READY, STOP, worker_main
 from ocrserve.settings import Settings
+from ocrserve.store import LoadFailure
 
 __all__ = ["Engine", "JobQueue"]
 
@@ -289,8 +290,11 @@ class Engine:
         self.settings = settings
         self.models: dict[str, dict[str, ModelRuntime]] = {}
         self.default_version: dict[str, str] = {}
+        #: Configured models whose archive could not be loaded: name -> failure.
+        self.failures: dict[str, LoadFailure] = {}
 
-    async def start(self, specs: Iterable[ModelSpec]) -> None:
+    async def start(self, specs: Iterable[ModelSpec], failures: Iterable[LoadFailure] = ()) -> None:
+        self.failures.update((f.name, f) for f in failures)
         specs = list(specs)
         threads = threads_per_worker(
             self.settings, len(specs) * self.settings.default_workers_per_model
@@ -304,6 +308,10 @@ class Engine:
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
         versions = self.models.get(name)
         if not versions:
+            if name in self.failures:
+                raise ServiceUnavailable(
+                    f"Model {name} could not be loaded: {self.failures[name].reason}"
+                )
             raise ModelNotFound(f"Model not found: {name}")
         if version is None:
             return versions[self.default_version[name]]
@@ -313,7 +321,7 @@ class Engine:
 
     def healthy(self) -> bool:
         """True when every configured model has at least one live worker."""
-        return all(
+        return not self.failures and all(
             rt.ready_workers > 0 for versions in self.models.values() for rt in versions.values()
         )
 

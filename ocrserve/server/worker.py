@@ -33,14 +33,9 @@ def _limit_threads(threads: int) -> None:
 
 
 def _build(spec: ModelSpec, threads: int) -> Any:
-    kind, _, target = spec.source.partition(":")
-    if kind == "builtin":
-        from ocrserve.builtin import build_builtin
+    from ocrserve.loading import load_predictor
 
-        return build_builtin(target, threads)
-    from ocrserve.errors import ModelLoadError
-
-    raise ModelLoadError(f"Unknown model source {spec.source!r}")
+    return load_predictor(spec.model_dir, threads)
 
 
 def _import_opencv() -> Any:

@@ -8,8 +8,9 @@ import sys
 
 def test_server_process_imports_no_model_libraries() -> None:
     code = (
-        "import sys, ocrserve.cli, ocrserve.server.app, ocrserve.modelspec as m\n"
-        "m.builtin_specs()\n"
+        "import sys, ocrserve.cli, ocrserve.server.app, ocrserve.store, ocrserve.archive\n"
+        "import ocrserve.builtin.store as b\n"
+        "b.ensure_bundled_store()\n"
         "bad = [n for n in ('torch', 'cv2', 'onnxruntime') if n in sys.modules]\n"
         "assert not bad, bad\n"
     )
