@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -223,12 +224,19 @@ def extract_archive(
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > max_bytes:  # a header may lie about sizes
-                        raise ArchiveError(f"{path.name}: content exceeds the cap of {max_bytes}")
-                    out.write(chunk)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_bytes:  # a header may lie about sizes
+                            raise ArchiveError(
+                                f"{path.name}: content exceeds the cap of {max_bytes}"
+                            )
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ArchiveError(
+                    f"{path.name}: member {info.filename!r} is corrupt ({exc})"
+                ) from exc
     for name in (manifest.serialized_file, manifest.model_file):
         if name and not (dest / name).is_file():
             raise ArchiveError(f"{path.name}: the manifest names {name!r}, which is missing")

@@ -13,6 +13,7 @@ __all__ = [
     "BadRequest",
     "CheckpointError",
     "ConfigError",
+    "Conflict",
     "InternalServerError",
     "InvalidInput",
     "ModelLoadError",
@@ -89,6 +90,13 @@ class MethodNotAllowed(OcrServeError):
         super().__init__(message)
 
 
+class Conflict(OcrServeError):
+    """Raised when registering a model version that is already registered."""
+
+    status = 409
+    type = "ConflictStatusException"
+
+
 class ServiceUnavailable(OcrServeError):
     """Raised when a model has no live worker or its job queue is full."""
 
@@ -137,6 +145,7 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
         ResourceNotFound,
         ModelNotFound,
         MethodNotAllowed,
+        Conflict,
         ServiceUnavailable,
         WorkerTimeout,
         InternalServerError,

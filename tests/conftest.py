@@ -55,18 +55,28 @@ class ServerProcess:
             self.args, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
 
-    def wait_healthy(self, timeout: float = 90.0) -> None:
+    def wait_healthy(self, timeout: float = 90.0, *, healthy: bool = True) -> None:
+        """Wait until /ping says Healthy (or, with ``healthy=False``, answers at all)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/ping", timeout=2).status_code == 200:
+                status = httpx.get(self.url + "/ping", timeout=2).status_code
+                if status == 200 or not healthy:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"server not healthy in {timeout} s:\n{self.log()}")
+
+    def wait_log(self, text: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"{text!r} not logged:\n{self.log()}")
+            time.sleep(0.2)
+        return self.log()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

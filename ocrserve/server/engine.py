@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ocrserve.errors import (
+    Conflict,
     InternalServerError,
     ModelNotFound,
     OcrServeError,
@@ -300,10 +301,23 @@ class Engine:
             self.settings, len(specs) * self.settings.default_workers_per_model
         )
         for spec in specs:
-            runtime = ModelRuntime(spec, self.settings, threads)
-            self.models.setdefault(spec.name, {})[spec.version] = runtime
-            self.default_version.setdefault(spec.name, spec.version)
-            runtime.start()
+            try:
+                self.register(spec, threads)
+            except Conflict as exc:
+                log.error("not loading %s: %s", spec.url, exc.message)
+
+    def register(self, spec: ModelSpec, threads: int) -> ModelRuntime:
+        """Add a model version and start its workers; 409 if that version is registered."""
+        if spec.version in self.models.get(spec.name, {}):
+            raise Conflict(
+                f"Model version {spec.version} is already registered for model {spec.name}"
+            )
+        runtime = ModelRuntime(spec, self.settings, threads)
+        self.models.setdefault(spec.name, {})[spec.version] = runtime
+        self.default_version.setdefault(spec.name, spec.version)
+        self.failures.pop(spec.name, None)
+        runtime.start()
+        return runtime
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
         versions = self.models.get(name)
