@@ -24,10 +24,15 @@ Task = Literal["textdet", "textrecog", "e2e"]
 class Predictor(Protocol):
     """What a worker runs. Implementations live in `ocrserve.builtin` (and later MMOCR models)."""
 
-    #: One of `Task`'s values: the response form.
-    task: str
-    #: Whether images are rotated by their EXIF orientation before prediction.
-    exif_orientation: bool
+    @property
+    def task(self) -> str:
+        """One of `Task`'s values: the response form."""
+        ...
+
+    @property
+    def exif_orientation(self) -> bool:
+        """Whether images are rotated by their EXIF orientation before prediction."""
+        ...
 
     def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
         """Predict a batch of BGR uint8 images; one result dict per image, in order."""

@@ -111,7 +111,8 @@ def test_size_header_that_lies_is_refused(tmp_path: Path) -> None:
     [({"w.onnx": b"x"}, "no MAR-INF/MANIFEST.json"),
      ({MANIFEST_PATH: b"{not json"}, "not valid JSON"),
      ({MANIFEST_PATH: b"[]"}, "no 'model' object"),
-     ({MANIFEST_PATH: json.dumps({"model": {"modelName": "m"}}).encode()}, "lacks model.serializedFile"),
+     ({MANIFEST_PATH: json.dumps({"model": {"modelName": "m"}}).encode()},
+      "lacks model.serializedFile"),
      ({MANIFEST_PATH: _manifest_json(modelName="../x")}, "Invalid model name"),
      ({MANIFEST_PATH: _manifest_json()}, "names 'w.onnx', which is missing")],
 )  # fmt: skip
@@ -145,8 +146,9 @@ def test_not_a_zip(tmp_path: Path) -> None:
 
 
 def test_legacy_mmocr_manifest_is_recognised(tmp_path: Path) -> None:
-    doc = {"runtime": "python", "model": {"modelName": "dbnet", "serializedFile": "dbnet.pth",
-           "handler": "mmocr_handler.py", "modelFile": "config.py", "modelVersion": "1.0"}}  # fmt: skip
+    model = {"modelName": "dbnet", "serializedFile": "dbnet.pth", "handler": "mmocr_handler.py",
+             "modelFile": "config.py", "modelVersion": "1.0"}  # fmt: skip
+    doc = {"runtime": "python", "model": model}
     mar = _zip(tmp_path / "dbnet.mar", {MANIFEST_PATH: json.dumps(doc).encode()})
     manifest = read_manifest(mar)
     assert manifest.is_legacy_mmocr and manifest.task is None
