@@ -21,12 +21,19 @@ from ocrserve.store import ModelStore
 
 __all__ = ["main"]
 
-_FLAG_ALIASES = {"load_models": ["--models"], "model_store": ["--model-store"]}
+#: ``--models`` is TorchServe's flag for load_models, so the models JSON key gets another.
+_FLAG_NAMES = {"models": "--models-json"}
+_FLAG_ALIASES = {
+    "load_models": ["--models"],
+    "model_store": ["--model-store"],
+    "disable_token_authorization": ["--disable-token-auth"],
+}
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     for f in Settings.fields():
-        flags = ["--" + f.name.replace("_", "-"), *_FLAG_ALIASES.get(f.name, [])]
+        primary = _FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
+        flags = [primary, *_FLAG_ALIASES.get(f.name, [])]
         flags = list(dict.fromkeys(flags))
         help_text = f"{f.metadata['help']} Default: {f.default!r}."
         kind = str(f.type)
@@ -42,8 +49,11 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 *flags, dest=f.name, nargs="+", default=None, metavar="MODEL", help=help_text
             )
-        elif kind == "int":
-            parser.add_argument(*flags, dest=f.name, type=int, default=None, help=help_text)
+        elif kind in ("int", "float"):
+            parser.add_argument(
+                *flags, dest=f.name, type=int if kind == "int" else float, default=None,
+                help=help_text,
+            )  # fmt: skip
         else:
             parser.add_argument(*flags, dest=f.name, default=None, help=help_text)
 
@@ -69,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="Stay attached (log to stderr) instead of starting in the background.",
     )
     _add_settings_options(start)
+    key = sub.add_parser(
+        "key",
+        help="print a key from key_file.json (for Authorization: Bearer ...)",
+        description="Print the current key the server wrote into key_file.json, e.g. "
+        'curl -H "Authorization: Bearer $(ocrserve key)" ...',
+    )
+    key.add_argument("--type", choices=["inference", "management", "API"], default="inference")
+    key.add_argument(
+        "--key-file",
+        default="key_file.json",
+        help="The server's key file (in the folder it was started from).",
+    )
     stop = sub.add_parser("stop", help="stop the background server gracefully")
     stop.add_argument(
         "--pid-file",
@@ -147,7 +169,7 @@ def _run_foreground(settings: Settings) -> int:
         pid_path.write_text(str(os.getpid()))
     try:
         specs, failures = store.prepare_all(_load_models(settings))
-        asyncio.run(serve(settings, specs, failures))
+        asyncio.run(serve(settings, store, specs, failures))
     finally:
         store.close()
         if wrote_pid and _read_pid(settings.pid_file) in (os.getpid(), None):
@@ -228,12 +250,26 @@ def _stop(pid_file: str | None, timeout: float) -> int:
     return 1
 
 
+def _print_key(path: str, kind: str) -> int:
+    import json
+
+    try:
+        print(json.loads(Path(path).read_text())[kind]["key"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"ocrserve: no {kind} key in {path} ({exc}); is the server running from this "
+              "folder with token authorization on?", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "stop":
             return _stop(args.pid_file, args.timeout)
+        if args.command == "key":
+            return _print_key(args.key_file, args.type)
         settings = _settings_from(args)
         if args.foreground:
             return _run_foreground(settings)

@@ -16,6 +16,7 @@ __all__ = [
     "Conflict",
     "InternalServerError",
     "InvalidInput",
+    "InvalidToken",
     "ModelLoadError",
     "ModelNotFound",
     "OcrServeError",
@@ -57,6 +58,14 @@ class PayloadTooLarge(OcrServeError):
 
     status = 413
     type = "RequestEntityTooLargeException"
+
+
+class InvalidToken(OcrServeError):
+    """Raised when a bearer key is missing, malformed, wrong or expired (TorchServe says 400;
+    401 is what HTTP means, and clients treat both as an error)."""
+
+    status = 401
+    type = "InvalidKeyException"
 
 
 class ResourceNotFound(OcrServeError):
@@ -144,6 +153,7 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
         PayloadTooLarge,
         ResourceNotFound,
         ModelNotFound,
+        InvalidToken,
         MethodNotAllowed,
         Conflict,
         ServiceUnavailable,

@@ -9,8 +9,10 @@ unchanged. Precedence follows TorchServe: command line > environment (only when
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,6 +104,51 @@ class Settings:
         default=False,
         metadata=_opt("Read TS_<KEY> environment variables (enable_envvars_config)."),
     )
+    models: str = field(
+        default="",
+        metadata=_opt(
+            'Per-model settings as JSON: {"name": {"1.0": {"minWorkers": 1, "batchSize": 4, '
+            '"maxBatchDelay": 50, "responseTimeout": 120, ...}}} (TorchServe\'s models key).'
+        ),
+    )
+    enable_model_api: bool = field(
+        default=False,
+        metadata=_opt("Allow registering and unregistering models over the management API."),
+    )
+    allowed_urls: tuple[str, ...] = field(
+        default=(),
+        metadata=_opt(
+            "Regular expressions a registration URL must match in full (allowed_urls). "
+            "Empty: only archives in the model store."
+        ),
+    )
+    disable_token_authorization: bool = field(
+        default=False,
+        metadata=_opt("Turn off bearer-token authorization (on by default, as TorchServe 0.11+)."),
+    )
+    token_expiration_min: float = field(
+        default=60.0, metadata=_opt("Minutes an inference or management key stays valid.")
+    )
+    metrics_mode: str = field(
+        default="prometheus",
+        metadata=_opt("prometheus (default) or log: log serves an empty /metrics, as TorchServe."),
+    )
+    number_of_netty_threads: int = field(
+        default=0,
+        metadata=_opt(
+            "Accepted for compatibility: each API runs on one asyncio event loop, which never "
+            "blocks (inference runs in worker processes), so there is no I/O thread pool to size."
+        ),
+    )
+    cors_allowed_origin: str = field(
+        default="", metadata=_opt("Access-Control-Allow-Origin value; empty: no CORS headers.")
+    )
+    cors_allowed_methods: str = field(
+        default="", metadata=_opt("Access-Control-Allow-Methods value (with an origin set).")
+    )
+    cors_allowed_headers: str = field(
+        default="", metadata=_opt("Access-Control-Allow-Headers value (with an origin set).")
+    )
 
     def __post_init__(self) -> None:
         for name in ("inference_address", "management_address", "metrics_address"):
@@ -119,9 +166,49 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be a positive integer")
-        for name in ("max_batch_delay", "threads_per_worker"):
+        for name in ("max_batch_delay", "threads_per_worker", "number_of_netty_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
+        if self.token_expiration_min <= 0:
+            raise ConfigError(f"token_expiration_min={self.token_expiration_min!r}: must be > 0")
+        if self.metrics_mode not in ("prometheus", "log"):
+            raise ConfigError(f"metrics_mode={self.metrics_mode!r}: expected prometheus or log")
+        for pattern in self.allowed_urls:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"allowed_urls={pattern!r}: not a regular expression ({exc})"
+                ) from None
+        self.model_settings()  # validates the models JSON
+
+    def model_settings(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The ``models`` JSON: name -> version -> TorchServe's per-model keys."""
+        if not self.models.strip():
+            return {}
+        try:
+            doc = json.loads(self.models)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"models={self.models!r}: not valid JSON ({exc})") from exc
+        known = {
+            "minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout",
+            "startupTimeout", "marName", "defaultVersion", "deviceType", "parallelType",
+        }  # fmt: skip
+        if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+            raise ConfigError(f"models={self.models!r}: expected {{name: {{version: {{...}}}}}}")
+        for name, versions in doc.items():
+            for version, opts in versions.items():
+                if not isinstance(opts, dict):
+                    raise ConfigError(f"models: {name} {version}: expected an object")
+                for key, value in opts.items():
+                    if key not in known:
+                        log.warning("models: %s %s: unknown key %r ignored", name, version, key)
+                    elif key in ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay",
+                                 "responseTimeout", "startupTimeout") and (
+                        not isinstance(value, int) or isinstance(value, bool) or value < 0
+                    ):  # fmt: skip
+                        raise ConfigError(f"models: {name} {version}: {key}={value!r}")
+        return doc
 
     # -- construction --------------------------------------------------------------------
 
@@ -175,6 +262,8 @@ def _convert(key: str, raw: str) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "bool":
             if value.lower() in ("true", "1", "yes"):
                 return True

@@ -27,32 +27,28 @@ def free_port() -> int:
 class ServerProcess:
     """``ocrserve start --foreground`` in a subprocess on free loopback ports."""
 
-    def __init__(self, tmp: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *extra: str, env: dict[str, str] | None = None, auth: bool = False
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.management_url = f"http://127.0.0.1:{free_port()}"
+        self.metrics_url = f"http://127.0.0.1:{free_port()}"
+        self.cwd = tmp
         self.pid_file = tmp / "ocrserve.pid"
         self.log_path = tmp / "server.log"
         self.args = [
-            sys.executable,
-            "-m",
-            "ocrserve",
-            "start",
-            "--foreground",
-            "--inference-address",
-            f"127.0.0.1:{self.port}",
-            "--management-address",
-            f"127.0.0.1:{free_port()}",
-            "--metrics-address",
-            f"127.0.0.1:{free_port()}",
-            "--pid-file",
-            str(self.pid_file),
-            "--log-location",
-            str(tmp / "logs"),
-            *extra,
-        ]
+            sys.executable, "-m", "ocrserve", "start", "--foreground",
+            "--inference-address", self.url, "--management-address", self.management_url,
+            "--metrics-address", self.metrics_url,
+            "--pid-file", str(self.pid_file), "--log-location", str(tmp / "logs"),
+            *([] if auth else ["--disable-token-auth"]), *extra,
+        ]  # fmt: skip
         self._log = open(self.log_path, "wb")
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO)) if p)
         self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=tmp
         )
 
     def wait_healthy(self, timeout: float = 90.0, *, healthy: bool = True) -> None:

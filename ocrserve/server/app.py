@@ -12,14 +12,18 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Generator, Sequence
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocrserve.errors import (
     ConfigError,
@@ -29,15 +33,26 @@ from ocrserve.errors import (
     ResourceNotFound,
 )
 from ocrserve.modelspec import ModelSpec
-from ocrserve.server.engine import Engine
+from ocrserve.server.auth import (
+    INFERENCE_EXEMPT_PATHS,
+    KEY_FILE_NAME,
+    MANAGEMENT_EXEMPT_PATHS,
+    TokenAuthMiddleware,
+    TokenStore,
+    token_routes,
+)
+from ocrserve.server.engine import Engine, ModelConfig
 from ocrserve.server.inference import inference_routes
+from ocrserve.server.management import management_routes
+from ocrserve.server.metrics import Metrics, metrics_routes
 from ocrserve.server.responses import error_response
 from ocrserve.settings import Settings, parse_address
-from ocrserve.store import LoadFailure
+from ocrserve.store import LoadFailure, ModelStore
 
 __all__ = ["build_app", "serve"]
 
 log = logging.getLogger("ocrserve")
+access_log = logging.getLogger("ocrserve.access")
 
 
 async def _ocrserve_error(request: Request, exc: Exception) -> Response:
@@ -99,14 +114,98 @@ def _bind(key: str, address: str) -> socket.socket:
     return sock
 
 
+class RequestLog:
+    """Pure ASGI middleware: one access-log line and the request metrics per response.
+
+    Routes leave ``model``, ``version``, ``queue_s`` and ``handler_s`` in the request state
+    when a prediction reached a model.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None, surface: str) -> None:
+        self.app, self.metrics, self.surface = app, metrics, surface
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            latency = time.perf_counter() - started
+            state = scope.get("state", {})
+            client = scope.get("client") or ("-", 0)
+            access_log.info(
+                '%s %s "%s %s" %d %.1f ms', self.surface, client[0], scope["method"],
+                scope["path"], status, latency * 1000,
+            )  # fmt: skip
+            if self.metrics is not None:
+                handler = state.get("handler_s")
+                self.metrics.record_request(
+                    state.get("model"), state.get("version"), status, latency * 1e6,
+                    state.get("queue_s", 0.0) * 1e6, None if handler is None else handler * 1e6,
+                )  # fmt: skip
+
+
+def _wrap(app: Starlette, settings: Settings, metrics: Metrics | None, surface: str,
+          tokens: TokenStore | None, api: str | None) -> ASGIApp:  # fmt: skip
+    wrapped: ASGIApp = app
+    if tokens is not None and api == "inference":
+        wrapped = TokenAuthMiddleware(wrapped, tokens, "inference", INFERENCE_EXEMPT_PATHS)
+    elif tokens is not None and api == "management":
+        wrapped = TokenAuthMiddleware(wrapped, tokens, "management", MANAGEMENT_EXEMPT_PATHS)
+    if settings.cors_allowed_origin:
+        wrapped = CORSMiddleware(
+            wrapped,
+            allow_origins=[o.strip() for o in settings.cors_allowed_origin.split(",")],
+            allow_methods=[m.strip() for m in settings.cors_allowed_methods.split(",") if m.strip()]
+            or ["GET"],
+            allow_headers=[
+                h.strip() for h in settings.cors_allowed_headers.split(",") if h.strip()
+            ],
+        )
+    return RequestLog(wrapped, metrics, surface)
+
+
 async def serve(
-    settings: Settings, specs: Sequence[ModelSpec], failures: Sequence[LoadFailure] = ()
+    settings: Settings,
+    store: ModelStore,
+    specs: Sequence[ModelSpec],
+    failures: Sequence[LoadFailure] = (),
 ) -> None:
     """Bind the ports, start the workers, serve until SIGTERM/SIGINT, then shut down cleanly."""
-    surfaces = [("inference_address", settings.inference_address)]
+    surfaces = [
+        ("inference_address", settings.inference_address),
+        ("management_address", settings.management_address),
+        ("metrics_address", settings.metrics_address),
+    ]
     sockets = [_bind(key, addr) for key, addr in surfaces]  # fail fast when a port is taken
-    engine = Engine(settings)
-    apps = [build_app(inference_routes(engine))]
+    metrics = Metrics()
+    engine = Engine(settings, metrics)
+    tokens = None
+    if not settings.disable_token_authorization:
+        tokens = TokenStore.create(Path.cwd() / KEY_FILE_NAME, settings.token_expiration_min)
+        log.info("token authorization is on: keys in %s", tokens.path)
+    metric_routes = metrics_routes(metrics) if settings.metrics_mode == "prometheus" else [
+        Route("/metrics", _empty_metrics, methods=["GET"])
+    ]  # fmt: skip
+    management = management_routes(engine, store)
+    if tokens is not None:
+        management = [*token_routes(tokens), *management]
+    apps = [
+        _wrap(build_app(inference_routes(engine)), settings, metrics, "inference", tokens,
+              "inference"),
+        _wrap(build_app(management), settings, metrics, "management", tokens, "management"),
+        _wrap(build_app(metric_routes), settings, None, "metrics", None, None),
+    ]  # fmt: skip
     servers = [
         _Server(
             uvicorn.Config(
@@ -123,13 +222,15 @@ async def serve(
 
     def stop() -> None:
         log.info("stopping: finishing in-flight requests")
+        engine.fail_unservable()
         for server in servers:
             server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    await engine.start(specs, failures)
-    for (key, addr), _ in zip(surfaces, sockets):
+    configs = {s.name: _model_config(settings, s) for s in specs}
+    await engine.start(specs, failures, configs)
+    for key, addr in surfaces:
         log.info("%s: %s", key, addr)
     try:
         await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets)))
@@ -137,4 +238,23 @@ async def serve(
         await engine.shutdown()
         for sock in sockets:
             sock.close()
+        if tokens is not None:
+            tokens.delete_file()
         log.info("stopped")
+
+
+async def _empty_metrics(request: Request) -> Response:
+    """``metrics_mode=log``: TorchServe answers 200 with an empty body."""
+    return Response(b"", media_type="text/plain")
+
+
+def _model_config(settings: Settings, spec: ModelSpec) -> ModelConfig:
+    """Startup config of a model: defaults, then its entry in the ``models`` JSON."""
+    opts = settings.model_settings().get(spec.name, {}).get(spec.version, {})
+    keys = {"minWorkers": "min_workers", "maxWorkers": "max_workers", "batchSize": "batch_size",
+            "maxBatchDelay": "max_batch_delay", "responseTimeout": "response_timeout",
+            "startupTimeout": "startup_timeout"}  # fmt: skip
+    overrides = {field: opts[key] for key, field in keys.items() if key in opts}
+    if "minWorkers" in opts and "maxWorkers" not in opts:
+        overrides["max_workers"] = max(opts["minWorkers"], settings.default_workers_per_model)
+    return ModelConfig.from_settings(settings, loaded_at_startup=True, **overrides)

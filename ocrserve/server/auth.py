@@ -45,7 +45,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ocrserve.errors import BadRequest, ConfigError, OcrServeError
+from ocrserve.errors import BadRequest, ConfigError, InvalidToken, OcrServeError
 from ocrserve.server.responses import error_response, json_response
 
 __all__ = [
@@ -81,17 +81,6 @@ _TOKEN_API_MESSAGE = (
 _BEARER = re.compile(r"bearer[ \t]+([!-~]+)", re.IGNORECASE)
 _MAX_HEADER = 1024
 _KEY_BYTES = 32
-
-
-# TODO(errors.py): move next to the other errors; kept here until the errors module is free.
-class InvalidToken(OcrServeError):
-    """Raised when a bearer key is missing, malformed, wrong or expired."""
-
-    status = 401
-    type = "InvalidKeyException"
-
-    def __init__(self, message: str = _API_MESSAGE) -> None:
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,25 @@
-"""The engine: models, their job queues, dynamic batching and worker-process lifecycle.
+"""The engine: models and versions, their job queues, dynamic batching and worker processes.
 
 The HTTP layer only calls `Engine.infer`, which puts a job on the model's bounded queue and
-awaits its result. One dispatcher task per worker pulls a batch (up to ``batch_size`` jobs,
-waiting at most ``max_batch_delay`` for it to fill), sends it to its worker process and
-resolves the jobs' futures. A worker that dies or overruns ``default_response_timeout`` fails
-its in-flight jobs at once and is replaced, with a back-off when replacements keep failing.
+awaits its result. One supervisor task per worker keeps its process alive and, once it is
+ready, takes batches (up to ``batch_size`` jobs, waiting at most ``max_batch_delay`` for a
+partial batch to fill) and sends them over the pipe. A worker that dies or overruns its
+response timeout fails its in-flight jobs at once and is replaced, with a back-off when
+replacements keep failing. Scaling adds supervisors or retires them between batches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import multiprocessing as mp
 import os
 import time
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from ocrserve.errors import (
+    BadRequest,
     Conflict,
     InternalServerError,
     ModelNotFound,
@@ -32,291 +29,353 @@ from ocrserve.errors import (
     error_from_name,
 )
 from ocrserve.modelspec import ModelSpec
-from ocrserve.server.worker import READY, STOP, worker_main
+from ocrserve.server.jobs import Job, JobQueue
+from ocrserve.server.process import Worker
 from ocrserve.settings import Settings
 from ocrserve.store import LoadFailure
 
-__all__ = ["Engine", "JobQueue"]
+__all__ = ["Engine", "EngineMetrics", "ModelConfig", "ModelVersionNotFound", "threads_per_worker"]
 
 log = logging.getLogger(__name__)
-_ctx = mp.get_context("spawn")
 
 
-@dataclass
-class Job:
-    body: bytes
-    future: asyncio.Future[dict[str, Any]]
-    enqueued: float = field(default_factory=time.monotonic)
+class ModelVersionNotFound(ModelNotFound):
+    """Raised for a version a registered model does not have (TorchServe's own type)."""
+
+    type = "ModelVersionNotFoundException"
 
 
-class JobQueue:
-    """A bounded FIFO whose consumers take batches; taking never races with cancellation."""
+class InvalidModelVersion(OcrServeError):
+    """Raised when removing the default version while other versions exist."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: deque[Job] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, job: Job) -> bool:
-        """Append a job; False when the queue is full."""
-        if len(self._items) >= self.maxsize:
-            return False
-        self._items.append(job)
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-        return True
-
-    async def _wait(self, timeout: float | None) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await asyncio.wait({waiter}, timeout=timeout)
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-
-    async def take(self, max_items: int, delay: float) -> list[Job]:
-        """Wait for a first job, then up to ``delay`` seconds for the batch to fill."""
-        while not self._items:
-            await self._wait(None)
-        batch = [self._items.popleft()]
-        deadline = time.monotonic() + delay
-        while len(batch) < max_items:
-            if self._items:
-                batch.append(self._items.popleft())
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await self._wait(remaining)
-        if self._items and self._waiters:  # leftovers: wake another consumer
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-        return batch
-
-    def fail_all(self, exc: OcrServeError) -> None:
-        while self._items:
-            job = self._items.popleft()
-            if not job.future.done():
-                job.future.set_exception(exc)
+    status = 403
+    type = "InvalidModelVersionException"
 
 
-class Worker:
-    """A worker process and the pipe to it. Blocking calls run on its own thread."""
+class EngineMetrics(Protocol):
+    """What the engine reports (implemented by `ocrserve.server.metrics.Metrics`)."""
 
-    def __init__(self, wid: int, spec: ModelSpec, threads: int, max_pixels: int) -> None:
-        self.id = wid
-        self.spec = spec
-        parent, child = _ctx.Pipe(duplex=True)
-        self.conn: Connection = parent
-        self.process = _ctx.Process(
-            target=worker_main,
-            args=(child, spec, threads, max_pixels),
-            name=f"ocrserve-worker-{spec.name}-{wid}",
-            daemon=True,
+    def record_worker_load(
+        self, model: str, version: str, ms: float, *, worker_id: int | str | None = None
+    ) -> None: ...
+
+    def record_prediction(
+        self, model: str, version: str | None, ms: float, batch_size: int
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Per-model-version serving settings (TorchServe's describe fields)."""
+
+    min_workers: int = 1
+    max_workers: int = 1
+    batch_size: int = 1
+    max_batch_delay: int = 100
+    response_timeout: int = 120
+    startup_timeout: int = 120
+    loaded_at_startup: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ModelConfig:
+        base = cls(
+            min_workers=settings.default_workers_per_model,
+            max_workers=settings.default_workers_per_model,
+            batch_size=settings.batch_size,
+            max_batch_delay=settings.max_batch_delay,
+            response_timeout=settings.default_response_timeout,
+            startup_timeout=settings.default_startup_timeout,
         )
-        self.process.start()
-        child.close()
-        self.start_time = time.time()
-        self.status = "LOADING"
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"pipe-{spec.name}-{wid}")
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    def wait_ready(self, timeout: float) -> None:
-        """Block until the worker has loaded its model; raise with the reason otherwise."""
-        if not self.conn.poll(timeout):
-            raise WorkerTimeout(f"worker did not load model {self.spec.name} within {timeout:g} s")
-        try:
-            msg = json.loads(self.conn.recv_bytes())
-        except (EOFError, OSError) as exc:
-            raise InternalServerError(f"worker exited while loading {self.spec.name}") from exc
-        if msg.get("status") != READY:
-            name, message = msg.get("error", ["InternalServerError", "load failed"])
-            raise error_from_name(name, message)
-
-    def roundtrip(self, bodies: list[bytes]) -> list[dict[str, Any]]:
-        self.conn.send_bytes(json.dumps({"n": len(bodies)}).encode())
-        for body in bodies:
-            self.conn.send_bytes(body)
-        return list(json.loads(self.conn.recv_bytes())["results"])
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the worker to exit, kill it if it does not, and release the pipe and thread."""
-        if self.process.is_alive():
-            try:
-                self.conn.send_bytes(STOP)
-            except OSError:
-                pass
-            self.process.join(timeout)
-        self.kill()
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-        self.conn.close()
-        self.executor.shutdown(wait=False)
-        self.status = "STOPPED"
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-class ModelRuntime:
-    """One served model version: its queue, workers and state."""
+class Supervisor:
+    """Keeps one worker process alive and feeds it batches."""
 
-    def __init__(self, spec: ModelSpec, settings: Settings, threads: int) -> None:
-        self.spec = spec
-        self.settings = settings
-        self.threads = threads
-        self.queue = JobQueue(settings.job_queue_size)
-        self.batch_size = settings.batch_size
-        self.max_batch_delay = settings.max_batch_delay
-        self.min_workers = settings.default_workers_per_model
-        self.workers: dict[int, Worker] = {}
-        self.load_error: str | None = None
-        self._next_id = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
+    def __init__(self, runtime: ModelRuntime) -> None:
+        self.runtime = runtime
+        self.worker: Worker | None = None
+        self.busy = False
+        self.retiring = False
+        self.task = asyncio.create_task(self._run())
 
-    @property
-    def ready_workers(self) -> int:
-        return sum(1 for w in self.workers.values() if w.status == "READY")
+    def retire(self) -> None:
+        """Stop after the current batch (at once when idle)."""
+        self.retiring = True
+        if not self.busy:
+            self.task.cancel()
 
-    def start(self) -> None:
-        for _ in range(self.min_workers):
-            self._tasks.append(asyncio.create_task(self._supervise()))
-
-    async def _supervise(self) -> None:
-        """Keep one worker alive and serving; replace it when it dies or times out."""
+    async def _run(self) -> None:
+        rt = self.runtime
         loop = asyncio.get_running_loop()
         failures = 0
-        while not self._stopping:
-            self._next_id += 1
-            worker = Worker(self._next_id, self.spec, self.threads, self.settings.max_image_pixels)
-            self.workers[worker.id] = worker
+        while not self.retiring:
+            rt.next_worker_id += 1
+            worker = Worker(rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels)
+            self.worker = worker
             try:
+                started = time.monotonic()
                 await loop.run_in_executor(
-                    worker.executor, worker.wait_ready, self.settings.default_startup_timeout
+                    worker.executor, worker.wait_ready, rt.config.startup_timeout
                 )
             except OcrServeError as exc:
-                self.load_error = exc.message
-                log.error("model %s: %s", self.spec.name, exc.message)
+                rt.load_error = exc.message
+                log.error("model %s: %s", rt.spec.name, exc.message)
                 worker.kill()
-                del self.workers[worker.id]
+                self.worker = None
                 failures += 1
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
                 continue
             worker.status = "READY"
-            self.load_error = None
+            rt.load_error = None
             failures = 0
-            log.info("model %s: worker %s ready (pid %s)", self.spec.name, worker.id, worker.pid)
+            load_ms = (time.monotonic() - started) * 1000
+            if rt.metrics is not None:
+                rt.metrics.record_worker_load(
+                    rt.spec.name, rt.spec.version, load_ms, worker_id=worker.id
+                )
+            log.info(
+                "model %s: worker %s ready (pid %s) in %.0f ms, %d thread(s)",
+                rt.spec.name, worker.id, worker.pid, load_ms, rt.threads,
+            )  # fmt: skip
             try:
                 await self._serve(worker)
             finally:
                 worker.kill()
-                self.workers.pop(worker.id, None)
+                self.worker = None
 
     async def _serve(self, worker: Worker) -> None:
+        rt = self.runtime
         loop = asyncio.get_running_loop()
-        timeout = self.settings.default_response_timeout
-        while not self._stopping:
-            batch = await self.queue.take(self.batch_size, self.max_batch_delay / 1000.0)
+        while not self.retiring:
+            cfg = rt.config
+            batch = await rt.queue.take(cfg.batch_size, cfg.max_batch_delay / 1000.0)
             batch = [job for job in batch if not job.future.done()]
             if not batch:
                 continue
-            if not worker.process.is_alive():
-                self._fail(batch, InternalServerError(f"Worker of model {self.spec.name} died"))
-                return
-            call = loop.run_in_executor(worker.executor, worker.roundtrip, [j.body for j in batch])
+            self.busy = True
             try:
-                results = await asyncio.wait_for(call, timeout)
-            except asyncio.TimeoutError:
-                self._fail(
-                    batch,
-                    WorkerTimeout(f"Model {self.spec.name} did not answer within {timeout} s"),
-                )
-                log.error("model %s: worker %s timed out; replacing it", self.spec.name, worker.id)
-                return
-            except (EOFError, OSError, ValueError) as exc:
-                self._fail(
-                    batch, InternalServerError(f"Worker of model {self.spec.name} died: {exc}")
-                )
-                log.error("model %s: worker %s died; replacing it", self.spec.name, worker.id)
-                return
-            for job, res in zip(batch, results):
-                if job.future.done():
-                    continue
-                if "ok" in res:
-                    job.future.set_result(res["ok"])
-                else:
-                    job.future.set_exception(error_from_name(*res["error"]))
+                if not await self._run_batch(worker, batch, loop, cfg.response_timeout):
+                    return
+            finally:
+                self.busy = False
 
-    @staticmethod
-    def _fail(batch: Iterable[Job], exc: OcrServeError) -> None:
+    async def _run_batch(
+        self, worker: Worker, batch: list[Job], loop: asyncio.AbstractEventLoop, timeout: int
+    ) -> bool:
+        """Send one batch; False when the worker must be replaced."""
+        rt, name = self.runtime, self.runtime.spec.name
+        started = time.monotonic()
         for job in batch:
-            if not job.future.done():
-                job.future.set_exception(exc)
+            job.queue_s = started - job.enqueued
+        if not worker.process.is_alive():
+            _fail(batch, InternalServerError(f"Worker of model {name} died"))
+            return False
+        call = loop.run_in_executor(worker.executor, worker.roundtrip, [j.body for j in batch])
+        try:
+            results = await asyncio.wait_for(call, timeout)
+        except asyncio.TimeoutError:
+            _fail(batch, WorkerTimeout(f"Model {name} did not answer within {timeout} s"))
+            log.error("model %s: worker %s timed out; replacing it", name, worker.id)
+            return False
+        except (EOFError, OSError, ValueError) as exc:
+            _fail(batch, InternalServerError(f"Worker of model {name} died: {exc}"))
+            log.error("model %s: worker %s died; replacing it", name, worker.id)
+            return False
+        except asyncio.CancelledError:
+            _fail(batch, ServiceUnavailable(f"Model {name} was unloaded"))
+            raise
+        elapsed = time.monotonic() - started
+        if rt.metrics is not None:
+            rt.metrics.record_prediction(name, rt.spec.version, elapsed * 1000, len(batch))
+        rt.batches.append(len(batch))
+        for job, res in zip(batch, results):
+            job.handler_s = elapsed
+            if job.future.done():
+                continue
+            if "ok" in res:
+                job.future.set_result(res["ok"])
+            else:
+                job.future.set_exception(error_from_name(*res["error"]))
+        return True
+
+
+def _fail(batch: Iterable[Job], exc: OcrServeError) -> None:
+    for job in batch:
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+
+class ModelRuntime:
+    """One served model version: its queue, supervisors and state."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: ModelConfig,
+        settings: Settings,
+        metrics: EngineMetrics | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.max_pixels = settings.max_image_pixels
+        self.queue = JobQueue(settings.job_queue_size)
+        self.threads = threads_per_worker(settings, max(1, config.min_workers))
+        self.metrics = metrics
+        self.supervisors: list[Supervisor] = []
+        self.load_error: str | None = None
+        self.next_worker_id = 0
+        #: Sizes of the batches run so far (the last 1000), for describe and tests.
+        self.batches: list[int] = []
+
+    @property
+    def workers(self) -> list[Worker]:
+        return [s.worker for s in self.supervisors if s.worker is not None]
+
+    @property
+    def ready_workers(self) -> int:
+        return sum(1 for w in self.workers if w.status == "READY")
+
+    def scale(self, count: int) -> None:
+        """Run ``count`` workers: start supervisors or retire the idle ones first."""
+        live = [s for s in self.supervisors if not s.retiring]
+        for _ in range(count - len(live)):
+            self.supervisors.append(Supervisor(self))
+        surplus = len(live) - count
+        for sup in sorted(live, key=lambda s: s.busy)[: max(0, surplus)]:
+            sup.retire()
+        self.supervisors = [s for s in self.supervisors if not s.task.done()]
+
+    async def wait_ready(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` workers are ready (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while self.ready_workers < count or (count == 0 and self.workers):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sup in self.supervisors:
+            sup.retiring = True
+            sup.task.cancel()
+        await asyncio.gather(*(s.task for s in self.supervisors), return_exceptions=True)
         self.queue.fail_all(ServiceUnavailable(f"Model {self.spec.name} is shutting down"))
-        workers = list(self.workers.values())
-        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
-        self.workers.clear()
+        self.supervisors.clear()
+
+    def describe(self, default_version: str) -> dict[str, Any]:
+        """TorchServe's describe JSON for this version."""
+        cfg = self.config
+        workers = [
+            {
+                "id": str(9000 + w.id),
+                "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(w.start_time)),
+                "status": w.status,
+                "memoryUsage": w.memory_usage(),
+                "pid": w.pid or -1,
+                "gpu": False,
+                "gpuUsage": "N/A",
+            }
+            for w in self.workers
+        ]
+        info: dict[str, Any] = {
+            "modelName": self.spec.name,
+            "modelVersion": self.spec.version,
+            "modelUrl": self.spec.url,
+            "runtime": "python",
+            "minWorkers": cfg.min_workers,
+            "maxWorkers": cfg.max_workers,
+            "batchSize": cfg.batch_size,
+            "maxBatchDelay": cfg.max_batch_delay,
+            "responseTimeout": cfg.response_timeout,
+            "startupTimeout": cfg.startup_timeout,
+            "deviceType": "cpu",
+            "loadedAtStartup": cfg.loaded_at_startup,
+            "isDefault": self.spec.version == default_version,
+            "task": self.spec.task,
+            "status": "Healthy" if self.ready_workers or not cfg.min_workers else "Unhealthy",
+            "workers": workers,
+            "jobQueueStatus": {
+                "remainingCapacity": self.queue.maxsize - len(self.queue),
+                "pendingRequests": len(self.queue),
+            },
+        }
+        if self.load_error:
+            info["loadError"] = self.load_error
+        return info
 
 
-def threads_per_worker(settings: Settings, total_workers: int) -> int:
-    """Divide the machine's cores among all workers (at least one thread each)."""
+def cpu_count() -> int:
+    """Cores this process may use (affinity/cgroup aware where the OS says so)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    try:  # cgroup v2 CPU quota, as containers set it
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def threads_per_worker(settings: Settings, workers: int) -> int:
+    """Divide the machine's cores among the workers (at least one thread each)."""
     if settings.threads_per_worker:
         return settings.threads_per_worker
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, total_workers))
+    return max(1, cpu_count() // max(1, workers))
 
 
 class Engine:
     """All served models, keyed by name then version."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: EngineMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.models: dict[str, dict[str, ModelRuntime]] = {}
         self.default_version: dict[str, str] = {}
         #: Configured models whose archive could not be loaded: name -> failure.
         self.failures: dict[str, LoadFailure] = {}
 
-    async def start(self, specs: Iterable[ModelSpec], failures: Iterable[LoadFailure] = ()) -> None:
+    async def start(
+        self,
+        specs: Iterable[ModelSpec],
+        failures: Iterable[LoadFailure] = (),
+        configs: dict[str, ModelConfig] | None = None,
+    ) -> None:
+        """Register the startup models; threads are shared out among all their workers."""
         self.failures.update((f.name, f) for f in failures)
         specs = list(specs)
-        threads = threads_per_worker(
-            self.settings, len(specs) * self.settings.default_workers_per_model
-        )
+        configs = configs or {}
+        default = ModelConfig.from_settings(self.settings, loaded_at_startup=True)
+        total = sum(configs.get(s.name, default).min_workers for s in specs)
+        threads = threads_per_worker(self.settings, total)
+        log.info("%d worker(s) on %d core(s): %d thread(s) each", total, cpu_count(), threads)
         for spec in specs:
             try:
-                self.register(spec, threads)
+                runtime = self.register(spec, configs.get(spec.name, default))
+                runtime.threads = threads
             except Conflict as exc:
                 log.error("not loading %s: %s", spec.url, exc.message)
+        for versions in self.models.values():
+            for rt in versions.values():
+                rt.scale(rt.config.min_workers)
 
-    def register(self, spec: ModelSpec, threads: int) -> ModelRuntime:
-        """Add a model version and start its workers; 409 if that version is registered."""
+    def register(
+        self, spec: ModelSpec, config: ModelConfig, *, start: bool = False
+    ) -> ModelRuntime:
+        """Add a model version (409 if registered); ``start`` launches its workers."""
         if spec.version in self.models.get(spec.name, {}):
             raise Conflict(
                 f"Model version {spec.version} is already registered for model {spec.name}"
             )
-        runtime = ModelRuntime(spec, self.settings, threads)
+        runtime = ModelRuntime(spec, config, self.settings, self.metrics)
         self.models.setdefault(spec.name, {})[spec.version] = runtime
         self.default_version.setdefault(spec.name, spec.version)
         self.failures.pop(spec.name, None)
-        runtime.start()
+        if start:
+            runtime.scale(config.min_workers)
         return runtime
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
@@ -330,21 +389,63 @@ class Engine:
         if version is None:
             return versions[self.default_version[name]]
         if version not in versions:
-            raise ModelNotFound(f"Model version: {version} does not exist for model: {name}")
+            raise ModelVersionNotFound(f"Model version: {version} does not exist for model: {name}")
         return versions[version]
 
+    def versions(self, name: str) -> list[ModelRuntime]:
+        self.get(name)
+        return list(self.models[name].values())
+
     def healthy(self) -> bool:
-        """True when every configured model has at least one live worker."""
+        """True when every configured model version with workers has a live one."""
         return not self.failures and all(
-            rt.ready_workers > 0 for versions in self.models.values() for rt in versions.values()
+            rt.ready_workers > 0 or rt.config.min_workers == 0
+            for versions in self.models.values()
+            for rt in versions.values()
         )
 
-    async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+    def set_default(self, name: str, version: str) -> None:
+        self.get(name)
+        if version not in self.models[name]:
+            raise ModelVersionNotFound(f"Model version {version} does not exist for model {name}")
+        self.default_version[name] = version
+
+    async def unregister(self, name: str, version: str | None = None) -> None:
+        """Remove a version (the default one only when it is the last)."""
         runtime = self.get(name, version)
-        if runtime.ready_workers == 0 and not runtime.workers:
+        versions = self.models[name]
+        if runtime.spec.version == self.default_version[name] and len(versions) > 1:
+            raise InvalidModelVersion(f"Cannot remove default version for model {name}")
+        del versions[runtime.spec.version]
+        if not versions:
+            del self.models[name]
+            del self.default_version[name]
+        await runtime.stop()
+
+    def scale(
+        self, name: str, version: str | None, min_workers: int, max_workers: int
+    ) -> ModelRuntime:
+        if min_workers < 0 or max_workers < 0:
+            raise BadRequest("min_worker and max_worker must not be negative.")
+        if max_workers < min_workers:
+            raise BadRequest("max_worker cannot be less than min_worker.")
+        runtime = self.get(name, version)
+        runtime.config = replace(runtime.config, min_workers=min_workers, max_workers=max_workers)
+        runtime.scale(min_workers)
+        return runtime
+
+    async def infer(self, name: str, version: str | None, body: bytes) -> Job:
+        """Queue one request and wait for it; the finished job carries result and timings."""
+        runtime = self.get(name, version)
+        if not runtime.supervisors:
             raise ServiceUnavailable(
                 f'Model "{name}" has no worker to serve inference request. '
                 "Please use scale workers API to add workers."
+            )
+        if runtime.ready_workers == 0 and runtime.load_error:
+            raise ServiceUnavailable(
+                f'Model "{name}" has no worker to serve inference request: it failed to load '
+                f"({runtime.load_error})"
             )
         job = Job(body, asyncio.get_running_loop().create_future())
         if not runtime.queue.put(job):
@@ -352,7 +453,15 @@ class Engine:
                 f'Model "{name}" has no worker to serve inference request: its job queue is '
                 f"full (job_queue_size={self.settings.job_queue_size})."
             )
-        return await job.future
+        await job.future
+        return job
+
+    def fail_unservable(self) -> None:
+        """Fail the queued jobs of models with no ready worker (used when stopping)."""
+        for versions in self.models.values():
+            for rt in versions.values():
+                if rt.ready_workers == 0:
+                    rt.queue.fail_all(ServiceUnavailable(f"Model {rt.spec.name} is shutting down"))
 
     async def shutdown(self) -> None:
         await asyncio.gather(

@@ -105,10 +105,12 @@ def inference_routes(engine: Engine) -> list[Route]:
         name = request.path_params["model_name"]
         version = request.path_params.get("model_version")
         engine.get(name, version)  # 404 before reading a body for a model that is not there
+        request.state.model, request.state.version = name, version
         data = await image_from_request(request, settings.max_request_size)
         probe(data, settings.max_image_pixels)
-        result = await engine.infer(name, version, data)
-        response = json_response(result, trailing_newline=False)
+        job = await engine.infer(name, version, data)
+        request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
+        response = json_response(job.future.result(), trailing_newline=False)
         if len(response.body) > settings.max_response_size:
             raise InternalServerError(
                 f"Response of {len(response.body)} bytes exceeds max_response_size "

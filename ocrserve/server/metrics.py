@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ocrserve.server.responses import _HEADERS as NO_CACHE_HEADERS
+from ocrserve.server.responses import NO_CACHE_HEADERS
 
 __all__ = [
     "CONTENT_TYPE",

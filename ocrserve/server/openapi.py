@@ -174,3 +174,123 @@ def inference_openapi() -> dict[str, Any]:
             ),
         },
     }
+
+
+def _q(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {"in": "query", "name": name, "required": False, "description": description,
+            "schema": {"type": kind}}  # fmt: skip
+
+
+def _status_ok(description: str) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
+    }
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_DESCRIBE = {
+    "description": "Describe: one object per version.",
+    "content": {"application/json": {"schema": {"type": "array", "items": {
+        "type": "object",
+        "required": ["modelName", "modelVersion", "modelUrl", "minWorkers", "maxWorkers",
+                     "workers", "jobQueueStatus"],
+        "properties": {
+            "modelName": {"type": "string"}, "modelVersion": {"type": "string"},
+            "modelUrl": {"type": "string"}, "runtime": {"type": "string"},
+            "minWorkers": {"type": "integer"}, "maxWorkers": {"type": "integer"},
+            "batchSize": {"type": "integer"}, "maxBatchDelay": {"type": "integer"},
+            "responseTimeout": {"type": "integer"}, "startupTimeout": {"type": "integer"},
+            "loadedAtStartup": {"type": "boolean"}, "status": {"type": "string"},
+            "workers": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "startTime": {"type": "string"},
+                "status": {"type": "string"}, "memoryUsage": {"type": "integer"},
+                "pid": {"type": "integer"}}}},
+            "jobQueueStatus": {"type": "object", "properties": {
+                "remainingCapacity": {"type": "integer"}, "pendingRequests": {"type": "integer"}}},
+        },
+    }}}},
+}  # fmt: skip
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad parameters", 401: "Missing or wrong token", 403: "Forbidden",
+            404: "Model, version or archive not found", 405: "Model API disabled",
+            409: "Version already registered", 500: "Workers failed to start"}  # fmt: skip
+    return {str(c): _err(text[c]) for c in codes}
+
+
+def management_openapi() -> dict[str, Any]:
+    """The OpenAPI 3 document of the management API, true to `management.py`'s routes."""
+    scale_params = [
+        _q("min_worker", "Workers to run (default 1).", "integer"),
+        _q("max_worker", "Maximum workers (default min_worker).", "integer"),
+        _q("synchronous", "Wait until the workers are ready.", "boolean"),
+    ]
+    describe = {"description": "Describe a model.", "responses": {"200": _DESCRIBE, **_errors(404)}}
+    scale = {"description": "Scale a model's workers.", "parameters": scale_params,
+             "responses": {"200": _status_ok("Scaled"), "202": _status_ok("Accepted"),
+                           **_errors(400, 404, 500)}}  # fmt: skip
+    unregister = {
+        "description": "Unregister a model version.",
+        "responses": {"200": _status_ok("Unregistered"), **_errors(403, 404, 405)},
+    }
+    name = dict(_NAME)
+    version = dict(_VERSION)
+    doc_json = {"application/json": {"schema": {"type": "object"}}}
+    doc_op = {
+        "description": "Get openapi description.",
+        "responses": {"200": {"description": "An OpenAPI 3 descriptor", "content": doc_json}},
+    }
+    return {
+        "openapi": "3.0.1",
+        "info": {"title": "ocrserve management API",
+                 "description": "TorchServe-compatible management API.", "version": __version__},
+        "paths": {
+            "/": {"options": {**doc_op, "operationId": "apiDescription"}},
+            "/api-description": {"get": {**doc_op, "operationId": "getApiDescription"}},
+            "/models": {
+                "get": {"operationId": "listModels", "description": "List registered models.",
+                        "parameters": [_q("limit", "Page size (default 100).", "integer"),
+                                       _q("next_page_token", "Offset token from a previous page.")],
+                        "responses": {"200": {"description": "Models", "content": {
+                            "application/json": {"schema": {"type": "object", "properties": {
+                                "nextPageToken": {"type": "string"},
+                                "models": {"type": "array", "items": {"type": "object"}}}}}}}}},
+                "post": {"operationId": "registerModel", "description": "Register a model archive.",
+                         "parameters": [
+                             {**_q("url", "Archive in the model store, or an allowed http(s) URL."),
+                              "required": True},
+                             _q("model_name", "Name to register under."),
+                             _q("initial_workers", "Workers to start (default 0).", "integer"),
+                             _q("synchronous", "Wait for the workers.", "boolean"),
+                             _q("batch_size", "Largest batch.", "integer"),
+                             _q("max_batch_delay", "Batch wait in ms.", "integer"),
+                             _q("response_timeout", "Seconds per batch.", "integer"),
+                             _q("startup_timeout", "Seconds to load.", "integer")],
+                         "responses": {"200": _status_ok("Registered"),
+                                       "202": _status_ok("Accepted"),
+                                       **_errors(400, 404, 405, 409, 500)}},
+            },
+            "/models/{model_name}": {
+                "get": {**describe, "operationId": "describeModel", "parameters": [name]},
+                "put": {**scale, "operationId": "setAutoScale",
+                        "parameters": [name, *scale_params]},
+                "delete": {**unregister, "operationId": "unregisterModel", "parameters": [name]},
+            },
+            "/models/{model_name}/{model_version}": {
+                "get": {**describe, "operationId": "describeModelVersion",
+                        "parameters": [name, version]},
+                "put": {**scale, "operationId": "setAutoScaleVersion",
+                        "parameters": [name, version, *scale_params]},
+                "delete": {**unregister, "operationId": "unregisterModelVersion",
+                           "parameters": [name, version]},
+            },
+            "/models/{model_name}/{model_version}/set-default": {
+                "put": {"operationId": "setDefault", "description": "Make a version the default.",
+                        "parameters": [name, version],
+                        "responses": {"200": _status_ok("Default set"), **_errors(404)}},
+            },
+        },
+    }  # fmt: skip

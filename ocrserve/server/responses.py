@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from ocrserve.errors import OcrServeError
 
-__all__ = ["error_response", "json_response"]
+__all__ = ["NO_CACHE_HEADERS", "error_response", "json_response"]
 
-_HEADERS = {
+NO_CACHE_HEADERS = {
     "pragma": "no-cache",
     "cache-control": "no-cache; no-store, must-revalidate, private",
     "expires": "Thu, 01 Jan 1970 00:00:00 UTC",
@@ -22,7 +22,7 @@ _HEADERS = {
 def json_response(payload: Any, status: int = 200, *, trailing_newline: bool = True) -> Response:
     """TorchServe indents its JSON by two spaces; frontend messages end with a newline."""
     text = json.dumps(payload, indent=2, ensure_ascii=False) + ("\n" if trailing_newline else "")
-    headers = {"x-request-id": str(uuid.uuid4()), **_HEADERS}
+    headers = {"x-request-id": str(uuid.uuid4()), **NO_CACHE_HEADERS}
     return Response(text, status_code=status, media_type="application/json", headers=headers)
 
 

@@ -158,7 +158,7 @@ def test_unknown_model(client: httpx.Client) -> None:
 
 def test_unknown_version(client: httpx.Client) -> None:
     body = _error(
-        client.put("/predictions/ocr/9.9", content=REC_IMG), 404, "ModelNotFoundException"
+        client.put("/predictions/ocr/9.9", content=REC_IMG), 404, "ModelVersionNotFoundException"
     )
     assert body["message"] == "Model version: 9.9 does not exist for model: ocr"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,16 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DEMO, ServerProcess, free_port
+from tests.conftest import DEMO, REPO, ServerProcess, free_port
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 DET_IMG = (DEMO / "demo_text_det.jpg").read_bytes()
 
 
-def _ocrserve(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def _ocrserve(
+    *args: str, timeout: float = 180, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ocrserve", *args], capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, "-m", "ocrserve", *args], capture_output=True, text=True,
+        timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
 
 
 def _worker_pids(server_pid: int) -> list[int]:
@@ -43,34 +47,36 @@ def _worker_pids(server_pid: int) -> list[int]:
     return pids
 
 
-def test_background_start_then_stop(tmp_path: Path) -> None:
+def test_background_start_then_stop_with_token_auth(tmp_path: Path) -> None:
     port = free_port()
     pid_file = tmp_path / "server.pid"
-    args = [
-        "--inference-address",
-        f"http://127.0.0.1:{port}",
-        "--pid-file",
-        str(pid_file),
-        "--log-location",
-        str(tmp_path / "logs"),
-        "--models",
-        "ppocr_rec",
-    ]
-    started = _ocrserve("start", *args)
+    args = ["--inference-address", f"http://127.0.0.1:{port}",
+            "--management-address", f"http://127.0.0.1:{free_port()}",
+            "--metrics-address", f"http://127.0.0.1:{free_port()}",
+            "--pid-file", str(pid_file), "--log-location", str(tmp_path / "logs"),
+            "--models", "ppocr_rec"]  # fmt: skip
+    started = _ocrserve("start", *args, cwd=tmp_path)
     try:
         assert started.returncode == 0, started.stderr
         assert "ocrserve started" in started.stdout
+        # Token authorization is on by default; the key file is where the server started.
+        key_file = tmp_path / "key_file.json"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        url = f"http://127.0.0.1:{port}/predictions/ppocr_rec"
+        assert httpx.put(url, content=REC_IMG).status_code == 401
+        key = _ocrserve("key", cwd=tmp_path).stdout.strip()
+        assert key == json.loads(key_file.read_text())["inference"]["key"]
         # Returned only once healthy: the first request works at once.
-        resp = httpx.put(f"http://127.0.0.1:{port}/predictions/ppocr_rec", content=REC_IMG)
+        resp = httpx.put(url, content=REC_IMG, headers={"Authorization": f"Bearer {key}"})
         assert resp.status_code == 200
         assert int(pid_file.read_text()) > 0
-        again = _ocrserve("start", *args)
+        again = _ocrserve("start", *args, cwd=tmp_path)
         assert again.returncode == 1 and "already running" in again.stderr
     finally:
         stopped = _ocrserve("stop", "--pid-file", str(pid_file))
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
-    assert not pid_file.exists()
+    assert not pid_file.exists() and not key_file.exists()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/ping")
     assert (tmp_path / "logs" / "ocrserve.log").stat().st_size > 0

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from ocrserve.errors import ServiceUnavailable
-from ocrserve.server.engine import Job, JobQueue, threads_per_worker
+from ocrserve.server.engine import threads_per_worker
+from ocrserve.server.jobs import Job, JobQueue
 from ocrserve.settings import Settings
 
 

@@ -1,0 +1,88 @@
+"""A worker process and the pipe to it (see `ocrserve.server.worker` for the other end)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ocrserve.errors import InternalServerError, WorkerTimeout, error_from_name
+from ocrserve.modelspec import ModelSpec
+from ocrserve.server.worker import READY, STOP, worker_main
+
+__all__ = ["Worker"]
+
+_ctx = mp.get_context("spawn")
+
+
+class Worker:
+    """A worker process and the pipe to it. Blocking calls run on its own thread."""
+
+    def __init__(self, wid: int, spec: ModelSpec, threads: int, max_pixels: int) -> None:
+        self.id = wid
+        self.spec = spec
+        parent, child = _ctx.Pipe(duplex=True)
+        self.conn: Connection = parent
+        self.process = _ctx.Process(
+            target=worker_main,
+            args=(child, spec, threads, max_pixels),
+            name=f"ocrserve-worker-{spec.name}-{wid}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.start_time = time.time()
+        self.status = "LOADING"
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"pipe-{spec.name}-{wid}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the worker has loaded its model; raise with the reason otherwise."""
+        if not self.conn.poll(timeout):
+            raise WorkerTimeout(f"worker did not load model {self.spec.name} within {timeout:g} s")
+        try:
+            msg = json.loads(self.conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise InternalServerError(f"worker exited while loading {self.spec.name}") from exc
+        if msg.get("status") != READY:
+            name, message = msg.get("error", ["InternalServerError", "load failed"])
+            raise error_from_name(name, message)
+
+    def roundtrip(self, bodies: list[bytes]) -> list[dict[str, Any]]:
+        self.conn.send_bytes(json.dumps({"n": len(bodies)}).encode())
+        for body in bodies:
+            self.conn.send_bytes(body)
+        return list(json.loads(self.conn.recv_bytes())["results"])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the worker to exit, kill it if it does not, and release the pipe and thread."""
+        if self.process.is_alive():
+            try:
+                self.conn.send_bytes(STOP)
+            except OSError:
+                pass
+            self.process.join(timeout)
+        self.kill()
+
+    def memory_usage(self) -> int:
+        """Resident memory of the worker process in bytes (0 when unknown)."""
+        try:
+            with open(f"/proc/{self.pid}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+        self.executor.shutdown(wait=False)
+        self.status = "STOPPED"
