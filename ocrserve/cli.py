@@ -154,12 +154,23 @@ def _read_pid(path: str) -> int | None:
     return pid
 
 
+def _configure_logging(settings: Settings) -> None:
+    """Server messages to stderr; one line per request to LOG_LOCATION/access_log.log."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, format=fmt)
+    log_dir = Path(os.environ.get("LOG_LOCATION") or settings.log_location)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    access = logging.getLogger("ocrserve.access")
+    handler = logging.FileHandler(log_dir / "access_log.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    access.addHandler(handler)
+    access.propagate = False
+
+
 def _run_foreground(settings: Settings) -> int:
     from ocrserve.server.app import serve
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(settings)
     _check_models(settings)
     store = _model_store(settings)
     pid_path = Path(settings.pid_file)

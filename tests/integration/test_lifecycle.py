@@ -187,3 +187,17 @@ def test_model_that_cannot_load_keeps_server_up_and_unhealthy(tmp_path: Path) ->
         assert resp.json()["type"] == "ServiceUnavailableException"
     finally:
         assert srv.stop() == 0
+
+
+def test_access_log_has_one_line_per_request(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path, "--models", "ppocr_rec")
+    try:
+        srv.wait_healthy()
+        httpx.put(srv.url + "/predictions/ppocr_rec", content=REC_IMG)
+        httpx.put(srv.url + "/predictions/nope", content=REC_IMG)
+    finally:
+        assert srv.stop() == 0
+    lines = (tmp_path / "logs" / "access_log.log").read_text().splitlines()
+    puts = [line for line in lines if '"PUT /predictions/' in line]
+    assert len(puts) == 2
+    assert " 200 " in puts[0] and " ms" in puts[0] and " 404 " in puts[1]
