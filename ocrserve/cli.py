@@ -79,6 +79,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="Stay attached (log to stderr) instead of starting in the background.",
     )
     _add_settings_options(start)
+    archive = sub.add_parser(
+        "archive",
+        help="pack an MMOCR config + checkpoint into NAME.mar (mmocr2torchserve's job)",
+        description="Write NAME.mar: the config as JSON, the weights as safetensors, and "
+        "TorchServe's MAR-INF/MANIFEST.json. Nothing in it is code or a pickle.",
+    )
+    archive.add_argument("config", help="MMOCR config (.py, read as data, never executed)")
+    archive.add_argument("checkpoint", help="MMOCR checkpoint (.pth, weights only) or .safetensors")
+    archive.add_argument("--output-folder", required=True, help="Folder for NAME.mar (created).")
+    archive.add_argument(
+        "--model-name",
+        default=None,
+        help="Name of the model and the file; default: the checkpoint's stem.",
+    )
+    archive.add_argument("--model-version", default="1.0", help="Version. Default: 1.0.")
+    archive.add_argument("-f", "--force", action="store_true", help="Overwrite NAME.mar.")
+    archive.add_argument(
+        "--runtime",
+        choices=["torch"],
+        default="torch",
+        help="Engine that serves the archive. Default: torch.",
+    )
+    predict = sub.add_parser(
+        "predict",
+        help="run a model locally and print its results as JSON",
+        description="ocrserve predict CONFIG CHECKPOINT IMAGE... or ocrserve predict MODEL.mar "
+        "IMAGE...: MMOCR's model_inference result per image (one image: the result; several: "
+        "a JSON object mapping each path to its result).",
+    )
+    predict.add_argument("inputs", nargs="+", metavar="CONFIG CHECKPOINT | MODEL.mar, IMAGE")
+    predict.add_argument("--device", default="cpu", help="cpu or cuda[:N]. Default: cpu.")
+    predict.add_argument(
+        "--threads", type=int, default=0,
+        help="CPU threads (0: all cores). Results can differ in the last float bits between "
+        "thread counts; use a served model's cpuThreads (describe) to reproduce it exactly.",
+    )  # fmt: skip
     key = sub.add_parser(
         "key",
         help="print a key from key_file.json (for Authorization: Bearer ...)",
@@ -261,6 +297,48 @@ def _stop(pid_file: str | None, timeout: float) -> int:
     return 1
 
 
+def _predict(inputs: list[str], device: str, threads: int) -> int:
+    import json
+    import tempfile
+
+    from ocrserve.imaging import decode
+    from ocrserve.server.worker import limit_threads, set_torch_threads
+
+    threads = threads or os.cpu_count() or 1
+    limit_threads(threads)
+
+    if inputs[0].endswith(".mar"):
+        model_args, images = inputs[:1], inputs[1:]
+    else:
+        model_args, images = inputs[:2], inputs[2:]
+    if not images or len(model_args) < 2 and not model_args[0].endswith(".mar"):
+        raise ConfigError("usage: ocrserve predict CONFIG CHECKPOINT IMAGE... | MODEL.mar IMAGE...")
+    with tempfile.TemporaryDirectory(prefix="ocrserve-predict-") as tmp:
+        if len(model_args) == 1:
+            from ocrserve.archive import extract_archive
+            from ocrserve.loading import load_predictor
+
+            extract_archive(model_args[0], tmp)
+            predictor = load_predictor(tmp, threads=threads, device=device)
+        else:
+            from ocrserve.mmocr_predictor import MMOCRPredictor
+
+            predictor = MMOCRPredictor.from_files(model_args[0], model_args[1], device=device)
+        set_torch_threads(threads)
+        results = {}
+        for path in images:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read image {path}: {exc.strerror}") from exc
+            image = decode(data, Settings().max_image_pixels,
+                           exif_orientation=predictor.exif_orientation)  # fmt: skip
+            results[path] = predictor.predict([image])[0]
+    out = next(iter(results.values())) if len(results) == 1 else results
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def _print_key(path: str, kind: str) -> int:
     import json
 
@@ -281,6 +359,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stop(args.pid_file, args.timeout)
         if args.command == "key":
             return _print_key(args.key_file, args.type)
+        if args.command == "archive":
+            from ocrserve.archiver import archive_mmocr
+
+            out = archive_mmocr(
+                args.config, args.checkpoint, args.output_folder, args.model_name,
+                args.model_version, args.force, args.runtime,
+            )  # fmt: skip
+            print(out)
+            return 0
+        if args.command == "predict":
+            return _predict(args.inputs, args.device, args.threads)
         settings = _settings_from(args)
         if args.foreground:
             return _run_foreground(settings)

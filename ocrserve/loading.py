@@ -33,7 +33,7 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
 
         config = _inside(folder, manifest.model_file or "config.py")
         weights = _inside(folder, manifest.serialized_file)
-        return MMOCRPredictor.from_files(config, weights, device=device)
+        return MMOCRPredictor.from_files(config, weights, device=device, base_dir=folder)
     config = json.loads(_inside(folder, str(section.get("config", "config.json"))).read_text())
     kind, engine = section.get("kind"), section.get("engine")
     if kind == "ppocr":
@@ -45,7 +45,6 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
         from ocrserve.mmocr_predictor import MMOCRPredictor
 
         weights = _inside(folder, manifest.serialized_file)
-        return MMOCRPredictor.from_files(
-            _inside(folder, str(section.get("config", "config.json"))), weights, device=device
-        )
+        config_path = _inside(folder, str(section.get("config", "config.json")))
+        return MMOCRPredictor.from_files(config_path, weights, device=device, base_dir=folder)
     raise ArchiveError(f"{folder.name}: no loader for kind {kind!r} with engine {engine!r}")

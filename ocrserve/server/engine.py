@@ -290,6 +290,7 @@ class ModelRuntime:
             "responseTimeout": cfg.response_timeout,
             "startupTimeout": cfg.startup_timeout,
             "deviceType": "cpu",
+            "cpuThreads": self.threads,
             "loadedAtStartup": cfg.loaded_at_startup,
             "isDefault": self.spec.version == default_version,
             "task": self.spec.task,

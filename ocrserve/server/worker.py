@@ -27,7 +27,7 @@ STOP = b'{"stop": true}'
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def _limit_threads(threads: int) -> None:
+def limit_threads(threads: int) -> None:
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
 
@@ -36,6 +36,15 @@ def _build(spec: ModelSpec, threads: int) -> Any:
     from ocrserve.loading import load_predictor
 
     return load_predictor(spec.model_dir, threads)
+
+
+def set_torch_threads(threads: int) -> None:
+    """Pin PyTorch's pools when a model imported it (results depend on the thread count)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def _import_opencv() -> Any:
@@ -85,12 +94,13 @@ def _answer(predictor: Any, bodies: list[bytes], max_pixels: int) -> list[dict[s
 
 def worker_main(conn: Connection, spec: ModelSpec, threads: int, max_pixels: int) -> None:
     """Entry point of a worker process."""
-    _limit_threads(threads)
+    limit_threads(threads)
     # The server handles Ctrl-C for the whole group; a worker stops when the engine says so.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _import_opencv().setNumThreads(threads)
         predictor = _build(spec, threads)
+        set_torch_threads(threads)
     except BaseException as exc:
         conn.send_bytes(json.dumps({"status": "failed", **_error(exc)}).encode())
         conn.close()
