@@ -1,0 +1,8 @@
+"""Text detectors, registered by MMOCR type name on import."""
+
+from __future__ import annotations
+
+from ocrserve.models.detectors import dbnet
+from ocrserve.models.detectors.base import SingleStageTextDetector
+
+__all__ = ["SingleStageTextDetector", "dbnet"]

@@ -1,0 +1,7 @@
+"""Detection heads, registered by MMOCR type name on import."""
+
+from __future__ import annotations
+
+from ocrserve.models.heads import db_head
+
+__all__ = ["db_head"]

@@ -1,0 +1,152 @@
+"""MMOCR models as archives: archive, serve with --models all, compare with `ocrserve predict`.
+
+Uses the parity fixtures of the real MMOCR 0.6.3 in ../shared (skipped without them). Also old
+archives made by MMOCR's mmocr2torchserve, and such an archive carrying a malicious pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ocrserve.archive import MANIFEST_PATH
+from tests.conftest import REPO, SHARED, ServerProcess
+
+FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
+pytestmark = pytest.mark.skipif(
+    not FIXTURES.is_dir(), reason=f"needs the MMOCR 0.6.3 parity fixtures in {FIXTURES}"
+)
+MODELS = {
+    "dbnet": ("textdet", "dbnet_r18_fpnc_1200e_icdar2015"),
+    "crnn": ("textrecog", "crnn_academic_dataset"),
+}
+IMAGES = {
+    "textdet": ["det_640x640.png", "det_600x900.jpg"],
+    "textrecog": ["rec_100x32.png", "rec_160x48.jpg", "rec_32x100_vertical.png"],
+}
+
+
+def _files(task: str, stem: str) -> tuple[Path, Path]:
+    folder = FIXTURES / task / stem
+    return folder / f"{stem}.py", folder / "checkpoint.pth"
+
+
+def _ocrserve(*args: str, cwd: Path | None = None) -> str:
+    res = subprocess.run(
+        [sys.executable, "-m", "ocrserve", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def _legacy_archive(path: Path, config: Path, checkpoint: Path, marker: Path) -> None:
+    """What MMOCR's mmocr2torchserve wrote: config.py, the .pth and a Python handler."""
+    manifest = {
+        "createdOn": "01/01/2022 00:00:00",
+        "runtime": "python",
+        "model": {"modelName": path.stem, "serializedFile": f"{path.stem}.pth",
+                  "handler": "mmocr_handler.py", "modelFile": "config.py", "modelVersion": "1.0"},
+        "archiverVersion": "0.5.3",
+    }  # fmt: skip
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(MANIFEST_PATH, json.dumps(manifest))
+        zf.write(config, "config.py")
+        zf.write(checkpoint, f"{path.stem}.pth")
+        zf.writestr("mmocr_handler.py", f"open({str(marker)!r}, 'w').write('ran')\n")
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that nothing was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("mmocr")
+    store = tmp / "store"
+    marker = tmp / "handler-ran"
+    for name, (task, stem) in MODELS.items():
+        config, checkpoint = _files(task, stem)
+        _ocrserve("archive", str(config), str(checkpoint), "--output-folder", str(store),
+                  "--model-name", name)  # fmt: skip
+    config, checkpoint = _files("textrecog", "crnn_academic_dataset")
+    _legacy_archive(store / "legacy_crnn.mar", config, checkpoint, marker)
+    evil = tmp / "evil.pth"
+    with open(evil, "wb") as f:
+        pickle.dump({"state_dict": {}, "meta": _Payload(tmp / "unpickled")}, f)
+    _legacy_archive(store / "evil.mar", config, evil, marker)
+    srv = ServerProcess(tmp, "--model-store", str(store), "--models", "all")
+    try:
+        srv.wait_healthy(healthy=False)
+        srv.wait_log("model legacy_crnn: worker")
+        srv.wait_log("model evil:")
+        yield srv, store, tmp
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("name", ["dbnet", "crnn", "legacy_crnn"])
+def test_served_equals_predict(served, name: str) -> None:  # type: ignore[no-untyped-def]
+    srv, store, _ = served
+    task = "textrecog" if "crnn" in name else "textdet"
+    for image in IMAGES[task]:
+        path = FIXTURES / "images" / image
+        resp = httpx.put(f"{srv.url}/predictions/{name}", content=path.read_bytes(), timeout=120)
+        assert resp.status_code == 200, resp.text
+        threads = httpx.get(f"{srv.management_url}/models/{name}").json()[0]["cpuThreads"]
+        local = json.loads(_ocrserve("predict", str(store / f"{name}.mar"), str(path),
+                                     "--threads", str(threads)))  # fmt: skip
+        assert resp.json() == local
+        stem = MODELS["crnn" if "crnn" in name else name][1]
+        result_file = FIXTURES / task / stem / "base" / f"{Path(image).stem}.result.json"
+        expected = json.loads(result_file.read_text())
+        if task == "textrecog":
+            assert local["text"] == expected["text"]
+            assert local["score"] == pytest.approx(expected["score"], abs=1e-4)
+        else:
+            assert len(local["boundary_result"]) == len(expected["boundary_result"])
+
+
+def test_legacy_handler_never_runs_and_malicious_pickle_refused(  # type: ignore[no-untyped-def]
+    served,
+) -> None:
+    srv, _, tmp = served
+    log = srv.log()
+    assert "evil" in log and "weights_only" in log
+    assert not (tmp / "unpickled").exists(), "the checkpoint was unpickled"
+    assert not (tmp / "handler-ran").exists(), "the archive's handler was imported"
+    resp = httpx.put(f"{srv.url}/predictions/evil", content=b"x")
+    assert resp.status_code in (400, 503)
+    describe = httpx.get(f"{srv.management_url}/models/evil").json()[0]
+    assert "weights_only" in describe.get("loadError", "")
+    # The good archives beside it serve.
+    ok = httpx.put(f"{srv.url}/predictions/crnn",
+                   content=(FIXTURES / "images" / "rec_64x32.png").read_bytes())  # fmt: skip
+    assert ok.status_code == 200
+
+
+def test_archive_refuses_existing_without_force(tmp_path: Path) -> None:
+    config, checkpoint = _files("textrecog", "crnn_academic_dataset")
+    args = ["archive", str(config), str(checkpoint), "--output-folder", str(tmp_path)]
+    _ocrserve(*args)
+    assert (tmp_path / "checkpoint.mar").is_file()  # the name defaults to the checkpoint's stem
+    res = subprocess.run([sys.executable, "-m", "ocrserve", *args], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert res.returncode == 2 and "already exists; use --force" in res.stderr
+    _ocrserve(*args, "--force")
+    shutil.rmtree(tmp_path)
