@@ -81,7 +81,7 @@ def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
     ymax = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     shifted = box - np.array([xmin, ymin], dtype=np.float32)
-    cv2.fillPoly(mask, [shifted.astype(np.int32)], 1)
+    cv2.fillPoly(mask, [shifted.astype(np.int32)], 1)  # type: ignore[call-overload]
     return float(cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0])
 
 

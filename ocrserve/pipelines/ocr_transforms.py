@@ -41,7 +41,9 @@ def impad(
     bottom, right = shape[0] - img.shape[0], shape[1] - img.shape[1]
     if bottom < 0 or right < 0:
         raise ValueError(f"Cannot pad an image of shape {img.shape} to {shape}")
-    return cv2.copyMakeBorder(img, 0, bottom, 0, right, _BORDERS[padding_mode], value=pad_val)
+    return cv2.copyMakeBorder(  # type: ignore[call-overload]
+        img, 0, bottom, 0, right, _BORDERS[padding_mode], value=pad_val
+    )
 
 
 def _first(value: Any) -> Any:
