@@ -23,6 +23,7 @@ __all__ = ["archive_mmocr"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.safetensors"
+ONNX_NAME = "model.onnx"
 
 
 def _say(message: str) -> None:
@@ -63,8 +64,8 @@ def archive_mmocr(
     from ocrserve.mmlab import load_checkpoint, load_config
     from ocrserve.mmocr_predictor import MMOCRPredictor
 
-    if runtime != "torch":
-        raise ArchiveError(f"--runtime {runtime}: only 'torch' archives can be written yet")
+    if runtime not in ("torch", "onnx"):
+        raise ArchiveError(f"--runtime {runtime}: expected torch or onnx")
     name = check_name(model_name or Path(checkpoint_path).stem, "model name")
     version = check_name(model_version, "model version")
     out = Path(output_folder) / f"{name}.mar"
@@ -94,9 +95,20 @@ def archive_mmocr(
         progress(f"writing {len(state)} tensors as safetensors")
         save_file(state, str(weights), metadata={"source": Path(checkpoint_path).name})
         files[WEIGHTS_NAME] = weights
+        extra: dict[str, Any] = {}
+        if runtime == "onnx":
+            from ocrserve.onnx_export import export_onnx
+
+            onnx_path = Path(tmp) / ONNX_NAME
+            progress("exporting the network to ONNX and checking ONNX Runtime against PyTorch")
+            diff = export_onnx(predictor, onnx_path)
+            progress(f"ONNX Runtime vs PyTorch on a sample input: max abs diff {diff:.3g}")
+            files[ONNX_NAME] = onnx_path
+            extra = {"onnx": ONNX_NAME, "onnx_max_abs_diff": diff}
         section = {
             "task": predictor.task,
-            "engine": "torch",
+            "engine": runtime,
+            **extra,
             "kind": "mmocr",
             "config": CONFIG_NAME,
             "model_type": str(config["model"].get("type")),

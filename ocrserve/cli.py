@@ -97,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("-f", "--force", action="store_true", help="Overwrite NAME.mar.")
     archive.add_argument(
         "--runtime",
-        choices=["torch"],
+        choices=["torch", "onnx"],
         default="torch",
-        help="Engine that serves the archive. Default: torch.",
+        help="Engine that runs the network when served: torch, or onnx (ONNX Runtime; exported "
+        "and checked against PyTorch at archive time). Default: torch.",
     )
     predict = sub.add_parser(
         "predict",

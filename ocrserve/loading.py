@@ -41,10 +41,13 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
 
         files = {role: _inside(folder, name) for role, name in section.get("files", {}).items()}
         return build_ppocr(str(section["task"]), files, config, threads)
-    if kind == "mmocr" and engine == "torch":
+    if kind == "mmocr" and engine in ("torch", "onnx"):
         from ocrserve.mmocr_predictor import MMOCRPredictor
 
         weights = _inside(folder, manifest.serialized_file)
         config_path = _inside(folder, str(section.get("config", "config.json")))
-        return MMOCRPredictor.from_files(config_path, weights, device=device, base_dir=folder)
+        predictor = MMOCRPredictor.from_files(config_path, weights, device=device, base_dir=folder)
+        if engine == "onnx":
+            predictor.use_onnx(_inside(folder, str(section.get("onnx", "model.onnx"))), threads)
+        return predictor
     raise ArchiveError(f"{folder.name}: no loader for kind {kind!r} with engine {engine!r}")

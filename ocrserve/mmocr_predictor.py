@@ -9,7 +9,9 @@ sent back for each request:
 - text recognition: ``{"text": str, "score": float}``. ``model_inference`` hands recognizers a
   list, so MMOCR's test-time-augmentation path runs even without augmentation: the score is the
   sum of the character scores divided by ``max(1, len(text))``, and with ``MultiRotateAugOCR``
-  the best-scoring rotation wins.
+  the best-scoring rotation wins. A pipeline with neither a test-time augmentation wrapper nor
+  ``DefaultFormatBundle`` (NRTR's) takes ``simple_test`` instead: ``score`` is then the list of
+  per-character scores.
 
 Images come in decoded (BGR uint8). The pipeline's first step only converts colours; EXIF
 rotation is decided by whoever decodes, told by `MMOCRPredictor.exif_orientation`: False when the
@@ -24,7 +26,7 @@ same numbers as one image at a time (padding would change DBNet's maps and CRNN'
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,6 +74,8 @@ class MMOCRPredictor:
         if not isinstance(config.get("model"), Mapping):
             raise ConfigError("The config has no model dict")
         self.config = config
+        #: Replaces the PyTorch network when set (`use_onnx`).
+        self.network: Callable[[Tensor], Tensor] | None = None
         self.device = _device(device)
         self.max_batch_size = max(1, int(max_batch_size))
         model_cfg = _resolve_dict_file(config["model"], base_dir)
@@ -94,6 +98,7 @@ class MMOCRPredictor:
         else:
             self.task = "textrecog"
             self.convertor = build_convertor(self.model.label_convertor_cfg)
+            self.aug_test = _takes_aug_test(pipeline_cfg)
 
     @classmethod
     def from_files(
@@ -135,7 +140,16 @@ class MMOCRPredictor:
                     outputs[i] = out[j : j + 1]
         return [o for o in outputs if o is not None]
 
+    def use_onnx(self, path: str | os.PathLike[str], threads: int = 1) -> None:
+        """Run the network on ONNX Runtime from now on (pre/post-processing unchanged)."""
+        from ocrserve.onnx_export import OnnxNetwork, check_exportable
+
+        check_exportable(self)
+        self.network = OnnxNetwork(Path(path), threads)
+
     def _network(self, batch: Tensor, samples: Sequence[Sample]) -> Tensor:
+        if self.network is not None:
+            return self.network(batch)
         if self.task == "textdet":
             return self.model(batch)
         metas = [_with_valid_ratio(s) for s in samples]
@@ -156,6 +170,9 @@ class MMOCRPredictor:
             )
             boundaries = rescale_boundaries(boundaries, scale_factor, self.model.downsample_ratio)
             return {"boundary_result": boundaries, "filename": samples[0].meta.get("filename")}
+        if not self.aug_test:
+            indexes, scores = self.convertor.tensor2idx(outputs[0], [_with_valid_ratio(samples[0])])
+            return {"text": self.convertor.idx2str(indexes)[0], "score": scores[0]}
         best_text, best_score = "", -1.0
         for sample, out in zip(samples, outputs):
             indexes, scores = self.convertor.tensor2idx(out, [_with_valid_ratio(sample)])
@@ -175,6 +192,17 @@ class MMOCRPredictor:
             results.append(self.postprocess(samples, outputs[at : at + len(samples)]))
             at += len(samples)
         return results
+
+
+def _takes_aug_test(pipeline_cfg: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``model_inference`` hands a recognizer a list of images (its ``aug_test`` path).
+
+    It does when the pipeline has a test-time augmentation wrapper, or when ``img`` ends up in a
+    ``DataContainer`` (``DefaultFormatBundle``); a plain tensor (``ToTensorOCR``, as in NRTR's
+    config) goes to ``simple_test``, whose score is the list of per-character scores.
+    """
+    wrappers = {"MultiRotateAugOCR", "MultiScaleFlipAug", "DefaultFormatBundle"}
+    return any(step.get("type") in wrappers for step in pipeline_cfg)
 
 
 def _with_valid_ratio(sample: Sample) -> dict[str, Any]:
@@ -203,7 +231,8 @@ def _resolve_dict_file(
     convertor = cfg.get("label_convertor")
     if base_dir is not None and isinstance(convertor, Mapping) and convertor.get("dict_file"):
         path = Path(convertor["dict_file"])
-        if not path.is_absolute() and not path.exists() and (Path(base_dir) / path).exists():
+        # A file beside the config (inside an archive) wins over one in the working directory.
+        if not path.is_absolute() and (Path(base_dir) / path).exists():
             cfg["label_convertor"] = {**convertor, "dict_file": str(Path(base_dir) / path)}
     return cfg
 

@@ -82,8 +82,11 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     marker = tmp / "handler-ran"
     for name, (task, stem) in MODELS.items():
         config, checkpoint = _files(task, stem)
-        _ocrserve("archive", str(config), str(checkpoint), "--output-folder", str(store),
-                  "--model-name", name)  # fmt: skip
+        for runtime in ("torch", "onnx"):
+            out = _ocrserve("archive", str(config), str(checkpoint), "--output-folder", str(store),
+                            "--model-name", f"{name}_onnx" if runtime == "onnx" else name,
+                            "--runtime", runtime)  # fmt: skip
+            assert out.strip().endswith(".mar")
     config, checkpoint = _files("textrecog", "crnn_academic_dataset")
     _legacy_archive(store / "legacy_crnn.mar", config, checkpoint, marker)
     evil = tmp / "evil.pth"
@@ -120,6 +123,33 @@ def test_served_equals_predict(served, name: str) -> None:  # type: ignore[no-un
             assert local["score"] == pytest.approx(expected["score"], abs=1e-4)
         else:
             assert len(local["boundary_result"]) == len(expected["boundary_result"])
+
+
+@pytest.mark.parametrize("name", ["dbnet", "crnn"])
+def test_onnx_archives_serve_within_parity_tolerances(served, name: str) -> None:  # type: ignore[no-untyped-def]
+    srv, store, _ = served
+    task, stem = MODELS[name]
+    manifest = json.loads(zipfile.ZipFile(store / f"{name}_onnx.mar").read(MANIFEST_PATH))
+    assert (
+        manifest["ocrserve"]["engine"] == "onnx"
+        and manifest["ocrserve"]["onnx_max_abs_diff"] < 1e-3
+    )
+    for image in IMAGES[task]:
+        body = (FIXTURES / "images" / image).read_bytes()
+        resp = httpx.put(f"{srv.url}/predictions/{name}_onnx", content=body, timeout=120)
+        assert resp.status_code == 200, resp.text
+        got = resp.json()
+        expected = json.loads(
+            (FIXTURES / task / stem / "base" / f"{Path(image).stem}.result.json").read_text()
+        )
+        if task == "textrecog":
+            assert got["text"] == expected["text"]
+            assert got["score"] == pytest.approx(expected["score"], abs=1e-4)
+            continue
+        assert len(got["boundary_result"]) == len(expected["boundary_result"])
+        for a, b in zip(got["boundary_result"], expected["boundary_result"]):
+            assert max(abs(x - y) for x, y in zip(a[:-1], b[:-1])) <= 0.5
+            assert a[-1] == pytest.approx(b[-1], abs=1e-4)
 
 
 def test_legacy_handler_never_runs_and_malicious_pickle_refused(  # type: ignore[no-untyped-def]
