@@ -14,6 +14,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "Conflict",
+    "DownloadArchiveError",
     "InternalServerError",
     "InvalidInput",
     "InvalidToken",
@@ -51,6 +52,12 @@ class BadRequest(OcrServeError):
 
 class InvalidInput(BadRequest):
     """Raised when a request body is empty, not an image, or an image that cannot be used."""
+
+
+class DownloadArchiveError(BadRequest):
+    """Raised when a registration URL cannot be downloaded."""
+
+    type = "DownloadArchiveException"
 
 
 class PayloadTooLarge(OcrServeError):
@@ -150,6 +157,7 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
     for cls in (
         BadRequest,
         InvalidInput,
+        DownloadArchiveError,
         PayloadTooLarge,
         ResourceNotFound,
         ModelNotFound,

@@ -1,8 +1,8 @@
 """The one frozen settings object, read from config.properties, ``TS_*`` variables and the CLI.
 
 Keys and defaults are TorchServe's (``config.properties``), so an existing file works
-unchanged. Precedence follows TorchServe: command line > environment (only when
-``enable_envvars_config=true``) > config file > default. The CLI options of
+unchanged. Precedence follows TorchServe: environment (only when
+``enable_envvars_config=true``) > command line > config file > default. The CLI options of
 ``ocrserve start`` are generated from the fields below, so the two cannot drift apart.
 """
 
@@ -223,7 +223,8 @@ class Settings:
         config_file: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Build settings with TorchServe's precedence: CLI > env (if enabled) > file > default."""
+        """Build settings with TorchServe's precedence: environment (``TS_*``, when enabled) >
+        command line > config file > default."""
         values: dict[str, Any] = {}
         if config_file is not None:
             props = read_properties(config_file)
@@ -237,14 +238,14 @@ class Settings:
         enabled = values.get("enable_envvars_config", False)
         if cli and cli.get("enable_envvars_config") is not None:
             enabled = bool(cli["enable_envvars_config"])
-        if enabled:
+        for key, value in (cli or {}).items():
+            if value is not None:
+                values[key] = value
+        if enabled:  # TorchServe: environment > command line > file
             for f in cls.fields():
                 env_value = env.get("TS_" + f.name.upper())
                 if env_value is not None:
                     values[f.name] = _convert(f.name, env_value)
-        for key, value in (cli or {}).items():
-            if value is not None:
-                values[key] = value
         return cls(**values)
 
 

@@ -228,8 +228,12 @@ async def serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    configs = {s.name: _model_config(settings, s) for s in specs}
+    configs = {(s.name, s.version): _model_config(settings, s) for s in specs}
     await engine.start(specs, failures, configs)
+    for name, versions in settings.model_settings().items():
+        for version, opts in versions.items():
+            if opts.get("defaultVersion") is True and version in engine.models.get(name, {}):
+                engine.set_default(name, version)
     for key, addr in surfaces:
         log.info("%s: %s", key, addr)
     try:

@@ -224,7 +224,8 @@ class ModelRuntime:
         self.metrics = metrics
         self.supervisors: list[Supervisor] = []
         self.load_error: str | None = None
-        self.next_worker_id = 0
+        #: TorchServe numbers workers from 9000; the same id is in describe and in metrics.
+        self.next_worker_id = 8999
         #: Sizes of the batches run so far (the last 1000), for describe and tests.
         self.batches: list[int] = []
 
@@ -268,7 +269,7 @@ class ModelRuntime:
         cfg = self.config
         workers = [
             {
-                "id": str(9000 + w.id),
+                "id": str(w.id),
                 "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(w.start_time)),
                 "status": w.status,
                 "memoryUsage": w.memory_usage(),
@@ -343,22 +344,20 @@ class Engine:
         self,
         specs: Iterable[ModelSpec],
         failures: Iterable[LoadFailure] = (),
-        configs: dict[str, ModelConfig] | None = None,
+        configs: dict[tuple[str, str], ModelConfig] | None = None,
     ) -> None:
         """Register the startup models; threads are shared out among all their workers."""
         self.failures.update((f.name, f) for f in failures)
-        specs = list(specs)
         configs = configs or {}
         default = ModelConfig.from_settings(self.settings, loaded_at_startup=True)
-        total = sum(configs.get(s.name, default).min_workers for s in specs)
-        threads = threads_per_worker(self.settings, total)
-        log.info("%d worker(s) on %d core(s): %d thread(s) each", total, cpu_count(), threads)
         for spec in specs:
             try:
-                runtime = self.register(spec, configs.get(spec.name, default))
-                runtime.threads = threads
+                self.register(spec, configs.get((spec.name, spec.version), default))
             except Conflict as exc:
                 log.error("not loading %s: %s", spec.url, exc.message)
+        threads = self._rebalance()
+        total = sum(rt.config.min_workers for v in self.models.values() for rt in v.values())
+        log.info("%d worker(s) on %d core(s): %d thread(s) each", total, cpu_count(), threads)
         for versions in self.models.values():
             for rt in versions.values():
                 rt.scale(rt.config.min_workers)
@@ -376,8 +375,17 @@ class Engine:
         self.default_version.setdefault(spec.name, spec.version)
         self.failures.pop(spec.name, None)
         if start:
+            self._rebalance()
             runtime.scale(config.min_workers)
         return runtime
+
+    def _rebalance(self) -> int:
+        """Share the cores among all configured workers; applies to workers started from now."""
+        runtimes = [rt for versions in self.models.values() for rt in versions.values()]
+        threads = threads_per_worker(self.settings, sum(rt.config.min_workers for rt in runtimes))
+        for rt in runtimes:
+            rt.threads = threads
+        return threads
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
         versions = self.models.get(name)
@@ -432,6 +440,7 @@ class Engine:
             raise BadRequest("max_worker cannot be less than min_worker.")
         runtime = self.get(name, version)
         runtime.config = replace(runtime.config, min_workers=min_workers, max_workers=max_workers)
+        self._rebalance()
         runtime.scale(min_workers)
         return runtime
 

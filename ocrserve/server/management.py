@@ -4,6 +4,7 @@ unregister. Register and unregister answer 405 unless ``enable_model_api`` is on
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ocrserve.archive import ArchiveError
-from ocrserve.errors import BadRequest, InternalServerError, MethodNotAllowed, ModelNotFound
+from ocrserve.errors import (
+    BadRequest,
+    DownloadArchiveError,
+    InternalServerError,
+    MethodNotAllowed,
+    ModelNotFound,
+)
 from ocrserve.modelspec import ModelSpec
 from ocrserve.server.engine import Engine, ModelConfig
 from ocrserve.server.openapi import management_openapi
@@ -27,8 +34,35 @@ __all__ = ["management_routes"]
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 
 
-def _int(request: Request, name: str, default: int | None = None) -> int | None:
-    raw = request.query_params.get(name)
+Params = dict[str, str]
+
+
+async def _params(request: Request) -> Params:
+    """Query parameters, or a JSON object body as TorchServe also accepts (torchserve-client)."""
+    params = dict(request.query_params)
+    if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 65536:
+                raise BadRequest("JSON body over 64 KiB")
+        if body.strip():
+            try:
+                doc = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadRequest(f"Invalid JSON body: {exc}") from None
+            if not isinstance(doc, dict):
+                raise BadRequest("JSON body must be an object of parameters")
+            for key, value in doc.items():
+                if isinstance(value, bool):
+                    params[key] = "true" if value else "false"
+                elif isinstance(value, (str, int, float)):
+                    params[key] = str(value)
+    return params
+
+
+def _int(params: Params, name: str, default: int | None = None) -> int | None:
+    raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -40,8 +74,8 @@ def _int(request: Request, name: str, default: int | None = None) -> int | None:
     return value
 
 
-def _bool(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
+def _bool(params: Params, name: str, default: bool) -> bool:
+    raw = params.get(name)
     if raw is None or raw == "":
         return default
     if raw.lower() in ("true", "1", "yes"):
@@ -100,12 +134,12 @@ class Registrar:
                         async for chunk in resp.aiter_bytes():
                             size += len(chunk)
                             if size > MAX_DOWNLOAD_BYTES:
-                                raise BadRequest(
+                                raise DownloadArchiveError(
                                     f"Archive at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes"
                                 )
                             out.write(chunk)
         except (httpx.HTTPError, OSError):
-            raise BadRequest(f"Failed to download archive from: {url}") from None
+            raise DownloadArchiveError(f"Failed to download archive from: {url}") from None
         try:
             return await asyncio.to_thread(self.store.prepare, str(target), name)
         except ArchiveError as exc:
@@ -159,23 +193,24 @@ def management_routes(
 
     async def register(request: Request) -> Response:
         require_model_api()
-        url = request.query_params.get("url")
+        params = await _params(request)
+        url = params.get("url")
         if not url:
             raise BadRequest("Parameter url is required.")
-        workers = _int(request, "initial_workers", 0) or 0
-        synchronous = _bool(request, "synchronous", False)
+        workers = _int(params, "initial_workers", 0) or 0
+        synchronous = _bool(params, "synchronous", False)
         config = ModelConfig.from_settings(
             settings,
             min_workers=workers,
             max_workers=workers,
-            batch_size=_int(request, "batch_size"),
-            max_batch_delay=_int(request, "max_batch_delay"),
-            response_timeout=_int(request, "response_timeout"),
-            startup_timeout=_int(request, "startup_timeout"),
+            batch_size=_int(params, "batch_size"),
+            max_batch_delay=_int(params, "max_batch_delay"),
+            response_timeout=_int(params, "response_timeout"),
+            startup_timeout=_int(params, "startup_timeout"),
         )
         if config.batch_size < 1:
             raise BadRequest("Parameter batch_size must be at least 1.")
-        spec = await registrar.prepare(url, request.query_params.get("model_name"))
+        spec = await registrar.prepare(url, params.get("model_name") or None)
         runtime = engine.register(spec, config, start=True)
         if on_change:
             on_change()
@@ -197,10 +232,11 @@ def management_routes(
         name = request.path_params["model_name"]
         version = request.path_params.get("model_version")
         runtime = engine.get(name, version)
-        min_workers = _int(request, "min_worker", 1)
-        max_workers = _int(request, "max_worker", min_workers)
+        params = dict(request.query_params)
+        min_workers = _int(params, "min_worker", 1)
+        max_workers = _int(params, "max_worker", min_workers)
         assert min_workers is not None and max_workers is not None
-        synchronous = _bool(request, "synchronous", False)
+        synchronous = _bool(params, "synchronous", False)
         engine.scale(name, version, min_workers, max_workers)
         if not synchronous:
             return _status("Processing worker updates...", 202)
@@ -208,7 +244,8 @@ def management_routes(
             raise InternalServerError(
                 f"Failed to start workers for model {name}: {runtime.load_error or 'timeout'}"
             )
-        return _status(f"Workers scaled to {min_workers} for model: {name}")
+        suffix = f", version: {version}" if version else ""
+        return _status(f"Workers scaled to {min_workers} for model: {name}{suffix}")
 
     async def set_default(request: Request) -> Response:
         name = request.path_params["model_name"]

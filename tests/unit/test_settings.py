@@ -30,12 +30,14 @@ def test_read_properties(tmp_path: Path) -> None:
     }
 
 
-def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
+def test_precedence_env_over_cli_over_file(tmp_path: Path) -> None:
+    # TorchServe's documented order: environment > command line > config file.
     f = tmp_path / "config.properties"
     f.write_text("job_queue_size=5\nbatch_size=3\nmax_batch_delay=7\nenable_envvars_config=true\n")
     env = {"TS_BATCH_SIZE": "4", "TS_MAX_BATCH_DELAY": "9"}
-    s = Settings.load({"max_batch_delay": 11}, f, env)
-    assert (s.job_queue_size, s.batch_size, s.max_batch_delay) == (5, 4, 11)
+    s = Settings.load({"max_batch_delay": 11, "default_workers_per_model": 2}, f, env)
+    assert (s.job_queue_size, s.batch_size, s.max_batch_delay) == (5, 4, 9)
+    assert s.default_workers_per_model == 2
 
 
 def test_env_ignored_unless_enabled(tmp_path: Path) -> None:
