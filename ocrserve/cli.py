@@ -188,6 +188,11 @@ def _read_pid(path: str) -> int | None:
         return None
     except PermissionError:
         pass
+    try:  # a stale file whose pid now belongs to another program does not count
+        if b"ocrserve" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    except OSError:
+        pass
     return pid
 
 

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ocrserve.cli import _read_pid, build_parser, main
+from ocrserve.settings import Settings
+
+
+def test_stale_pid_of_another_program_is_ignored(tmp_path: Path) -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_file = tmp_path / "p.pid"
+        pid_file.write_text(str(other.pid))
+        assert _read_pid(str(pid_file)) is None
+        pid_file.write_text("garbage")
+        assert _read_pid(str(pid_file)) is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_every_setting_is_a_start_option() -> None:
+    start = build_parser()._subparsers._group_actions[0].choices["start"]  # type: ignore[union-attr]
+    dests = {a.dest for a in start._actions}
+    assert {f.name for f in Settings.fields()} <= dests
+    help_text = start.format_help()
+    assert "--models" in help_text and "--models-json" in help_text
+    assert "--disable-token-auth" in help_text
+
+
+def test_key_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["key", "--key-file", str(tmp_path / "none.json")]) == 1
+    assert "no inference key" in capsys.readouterr().err
