@@ -111,7 +111,7 @@ class Supervisor:
         failures = 0
         while not self.retiring:
             rt.next_worker_id += 1
-            worker = Worker(rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels)
+            worker = Worker(rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels, rt.log_dir)
             self.worker = worker
             try:
                 started = time.monotonic()
@@ -219,6 +219,7 @@ class ModelRuntime:
         self.spec = spec
         self.config = config
         self.max_pixels = settings.max_image_pixels
+        self.log_dir = os.environ.get("LOG_LOCATION") or settings.log_location
         self.queue = JobQueue(settings.job_queue_size)
         self.threads = threads_per_worker(settings, max(1, config.min_workers))
         self.metrics = metrics

@@ -22,14 +22,16 @@ _ctx = mp.get_context("spawn")
 class Worker:
     """A worker process and the pipe to it. Blocking calls run on its own thread."""
 
-    def __init__(self, wid: int, spec: ModelSpec, threads: int, max_pixels: int) -> None:
+    def __init__(
+        self, wid: int, spec: ModelSpec, threads: int, max_pixels: int, log_dir: str | None = None
+    ) -> None:
         self.id = wid
         self.spec = spec
         parent, child = _ctx.Pipe(duplex=True)
         self.conn: Connection = parent
         self.process = _ctx.Process(
             target=worker_main,
-            args=(child, spec, threads, max_pixels),
+            args=(child, spec, threads, max_pixels, log_dir, wid),
             name=f"ocrserve-worker-{spec.name}-{wid}",
             daemon=True,
         )

@@ -92,8 +92,31 @@ def _answer(predictor: Any, bodies: list[bytes], max_pixels: int) -> list[dict[s
     return [o if o is not None else {"error": ["InternalServerError", "no result"]} for o in out]
 
 
-def worker_main(conn: Connection, spec: ModelSpec, threads: int, max_pixels: int) -> None:
+def _redirect_output(log_dir: str | None, wid: int, name: str) -> None:
+    """Send the worker's stdout/stderr (Python and native libraries alike) to model_log.log."""
+    if not log_dir:
+        return
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+        fd = os.open(os.path.join(log_dir, "model_log.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError:
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    print(f"worker {wid} of model {name} started (pid {os.getpid()})", flush=True)
+
+
+def worker_main(
+    conn: Connection,
+    spec: ModelSpec,
+    threads: int,
+    max_pixels: int,
+    log_dir: str | None = None,
+    wid: int = 0,
+) -> None:
     """Entry point of a worker process."""
+    _redirect_output(log_dir, wid, spec.name)
     limit_threads(threads)
     # The server handles Ctrl-C for the whole group; a worker stops when the engine says so.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -189,7 +189,7 @@ def test_model_that_cannot_load_keeps_server_up_and_unhealthy(tmp_path: Path) ->
         assert srv.stop() == 0
 
 
-def test_access_log_has_one_line_per_request(tmp_path: Path) -> None:
+def test_access_and_model_logs_in_the_log_folder(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path, "--models", "ppocr_rec")
     try:
         srv.wait_healthy()
@@ -197,6 +197,8 @@ def test_access_log_has_one_line_per_request(tmp_path: Path) -> None:
         httpx.put(srv.url + "/predictions/nope", content=REC_IMG)
     finally:
         assert srv.stop() == 0
+    model_log = (tmp_path / "logs" / "model_log.log").read_text()
+    assert "of model ppocr_rec started" in model_log
     lines = (tmp_path / "logs" / "access_log.log").read_text().splitlines()
     puts = [line for line in lines if '"PUT /predictions/' in line]
     assert len(puts) == 2
