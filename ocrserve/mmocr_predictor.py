@@ -127,7 +127,7 @@ class MMOCRPredictor:
     @torch.inference_mode()
     def forward(self, samples: Sequence[Sample]) -> list[Tensor]:
         """Raw network output per sample (on the CPU), batching samples of equal shape."""
-        outputs: list[Tensor | None] = [None] * len(samples)
+        outputs: list[Any] = [None] * len(samples)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, sample in enumerate(samples):
             groups.setdefault(tuple(sample.img.shape), []).append(i)
@@ -135,9 +135,9 @@ class MMOCRPredictor:
             for start in range(0, len(indexes), self.max_batch_size):
                 chunk = indexes[start : start + self.max_batch_size]
                 batch = torch.from_numpy(np.stack([samples[i].img for i in chunk]))
-                out = self._network(batch.to(self.device), [samples[i] for i in chunk]).cpu()
+                out = _to_cpu(self._network(batch.to(self.device), [samples[i] for i in chunk]))
                 for j, i in enumerate(chunk):
-                    outputs[i] = out[j : j + 1]
+                    outputs[i] = _batch_item(out, j)
         return [o for o in outputs if o is not None]
 
     def use_onnx(self, path: str | os.PathLike[str], threads: int = 1) -> None:
@@ -164,11 +164,13 @@ class MMOCRPredictor:
                     f"{len(samples)} (MMOCR's detectors have no aug_test either)"
                 )
             assert isinstance(self.model, SingleStageTextDetector)
-            boundaries = self.postprocessor(outputs[0][0].numpy())
+            boundaries = self.postprocessor(_to_numpy(_batch_item(outputs[0], 0), squeeze=True))
             scale_factor = np.broadcast_to(
                 np.asarray(samples[0].meta.get("scale_factor", 1.0), dtype=np.float32), (4,)
             )
             boundaries = rescale_boundaries(boundaries, scale_factor, self.model.downsample_ratio)
+            if not self.model.result_has_filename:
+                return {"boundary_result": boundaries}
             return {"boundary_result": boundaries, "filename": samples[0].meta.get("filename")}
         if not self.aug_test:
             indexes, scores = self.convertor.tensor2idx(outputs[0], [_with_valid_ratio(samples[0])])
@@ -203,6 +205,28 @@ def _takes_aug_test(pipeline_cfg: Sequence[Mapping[str, Any]]) -> bool:
     """
     wrappers = {"MultiRotateAugOCR", "MultiScaleFlipAug", "DefaultFormatBundle"}
     return any(step.get("type") in wrappers for step in pipeline_cfg)
+
+
+def _to_cpu(out: Any) -> Any:
+    """A network output (a tensor, or tuples of them for multi-level heads) on the CPU."""
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_cpu(o) for o in out)
+    return out.cpu()
+
+
+def _batch_item(out: Any, j: int) -> Any:
+    """Sample ``j`` of a batched output, keeping a batch axis of 1 on every tensor."""
+    if isinstance(out, (tuple, list)):
+        return type(out)(_batch_item(o, j) for o in out)
+    return out[j : j + 1]
+
+
+def _to_numpy(out: Any, squeeze: bool = False) -> Any:
+    """Tensors (nested in tuples) as numpy arrays, the batch axis of 1 dropped if ``squeeze``."""
+    if isinstance(out, (tuple, list)):
+        return [_to_numpy(o, squeeze) for o in out]
+    array = out.numpy()
+    return array[0] if squeeze else array
 
 
 def _with_valid_ratio(sample: Sample) -> dict[str, Any]:

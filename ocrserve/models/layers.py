@@ -96,7 +96,7 @@ class ConvModule(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int | tuple[int, int],
-        stride: int = 1,
+        stride: int | tuple[int, int] = 1,
         padding: int = 0,
         dilation: int = 1,
         groups: int = 1,

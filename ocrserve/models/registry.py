@@ -113,6 +113,7 @@ _ARCHITECTURE_PACKAGES = (
     "ocrserve.models.backbones",
     "ocrserve.models.necks",
     "ocrserve.models.heads",
+    "ocrserve.models.encoders",
     "ocrserve.models.decoders",
     "ocrserve.models.detectors",
     "ocrserve.models.recognizers",

@@ -5,6 +5,9 @@ multiple of ``1 / width_downsample_ratio`` (16 by default) when not one already,
 ``min_width``; with ``max_width`` it is capped there and the image padded on the right to
 ``max_width`` (``valid_ratio`` = width / max_width). Without ``keep_aspect_ratio`` the crop is
 stretched to ``max_width``. ``img_shape`` becomes the resized (unpadded) shape, as in MMOCR.
+
+``ToTensorOCR`` and ``NormalizeOCR`` are torchvision's ``to_tensor`` (``/ 255``, channels as loaded:
+BGR) and ``normalize`` (``(x - mean) / std``), computed with the same float32 torch operations.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from ocrserve.errors import ConfigError
 from ocrserve.pipelines.compose import TRANSFORMS, Results
 from ocrserve.pipelines.transforms import imresize
 
-__all__ = ["ResizeOCR", "impad"]
+__all__ = ["NormalizeOCR", "ResizeOCR", "ToTensorOCR", "impad"]
 
 _BORDERS = {
     "constant": cv2.BORDER_CONSTANT,
@@ -112,4 +116,38 @@ class ResizeOCR:
         results["resize_shape"] = resize_shape
         results["pad_shape"] = pad_shape
         results["valid_ratio"] = valid_ratio
+        return results
+
+
+@TRANSFORMS.register("ToTensorOCR")
+class ToTensorOCR:
+    """HWC uint8 -> CHW float32 in [0, 1] (torchvision ``to_tensor``; no colour conversion)."""
+
+    def __call__(self, results: Results) -> Results:
+        img = results["img"]
+        if img.ndim == 2:
+            img = img[:, :, None]
+        tensor = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).contiguous()
+        if tensor.dtype == torch.uint8:
+            tensor = tensor.to(dtype=torch.float32).div(255)
+        results["img"] = tensor.numpy()
+        return results
+
+
+@TRANSFORMS.register("NormalizeOCR")
+class NormalizeOCR:
+    """Per-channel ``(x - mean) / std`` on a CHW float image (torchvision ``normalize``)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = list(mean)
+        self.std = list(std)
+        if any(s == 0 for s in self.std):
+            raise ConfigError(f"NormalizeOCR: std must not contain zeros, got {self.std}")
+
+    def __call__(self, results: Results) -> Results:
+        tensor = torch.from_numpy(np.array(results["img"], dtype=np.float32))
+        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        results["img"] = tensor.sub_(mean).div_(std).numpy()
+        results["img_norm_cfg"] = {"mean": self.mean, "std": self.std}
         return results

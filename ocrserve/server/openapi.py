@@ -43,7 +43,16 @@ _RESULT = {
                     {
                         "type": "object",
                         "required": ["text", "score"],
-                        "properties": {"text": {"type": "string"}, "score": {"type": "number"}},
+                        "properties": {
+                            "text": {"type": "string"},
+                            # NRTR answers per-character scores, as MMOCR 0.6.3 did.
+                            "score": {
+                                "oneOf": [
+                                    {"type": "number"},
+                                    {"type": "array", "items": {"type": "number"}},
+                                ]
+                            },
+                        },
                     },
                     {
                         "type": "object",

@@ -57,10 +57,10 @@ def test_resnet_config_errors() -> None:
         _resnet(depth=20)
     with pytest.raises(ConfigError, match="style"):
         _resnet(depth=50, style="tensorflow")
-    with pytest.raises(ConfigError, match="convolution layer type 'DCNv2'"):
+    with pytest.raises(ConfigError, match="convolution layer type 'DCN'"):
         _resnet(
             depth=50,
-            dcn={"type": "DCNv2", "deform_groups": 1, "fallback_on_stride": False},
+            dcn={"type": "DCN", "deform_groups": 1, "fallback_on_stride": False},
             stage_with_dcn=(False, True, True, True),
         )
     with pytest.raises(ConfigError, match="plugins"):

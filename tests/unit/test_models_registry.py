@@ -20,12 +20,13 @@ def test_supported_names() -> None:
 
 def test_unknown_type_lists_supported_names() -> None:
     with pytest.raises(
-        ConfigError, match=r"Unsupported model type 'PSENet'; supported: .*CRNNNet.*DBNet"
+        ConfigError, match=r"Unsupported model type 'DRRG'; supported: .*CRNNNet.*DBNet"
     ):
-        build_model({"type": "PSENet"})
+        build_model({"type": "DRRG"})
+    with pytest.raises(ConfigError, match=r"backbone type 'NoNet'; supported: .*mmdet\.ResNet"):
+        BACKBONES.build({"type": "NoNet"})
     # mmdet's ResNet and MMOCR's own recognition ResNet are different classes.
-    with pytest.raises(ConfigError, match=r"backbone type 'ResNet'; supported: .*mmdet\.ResNet"):
-        BACKBONES.build({"type": "ResNet", "depth": 18})
+    assert BACKBONES.get("ResNet") is not BACKBONES.get("mmdet.ResNet")
 
 
 def test_config_must_name_a_type() -> None:
@@ -66,9 +67,9 @@ def test_overrides_replace_config_values() -> None:
 
 def test_layers_registries() -> None:
     with pytest.raises(
-        ConfigError, match="convolution layer type 'DCNv2'; supported: Conv, Conv2d"
+        ConfigError, match="convolution layer type 'DCN'; supported: Conv, Conv2d, DCNv2"
     ):
-        CONV_LAYERS.get("DCNv2")
+        CONV_LAYERS.get("DCN")
     assert build_norm_layer({"type": "BN"}, 8, postfix=1)[0] == "bn1"
     assert build_norm_layer({"type": "GN", "num_groups": 2}, 8)[0] == "gn"
     with pytest.raises(ConfigError, match="norm layer type 'LN'"):

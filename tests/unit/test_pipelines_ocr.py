@@ -167,3 +167,14 @@ def test_multi_scale_flip_aug_scales() -> None:
         10,
         3,
     )
+
+
+def test_to_tensor_and_normalize_ocr_keep_bgr_and_use_float32() -> None:
+    from ocrserve.pipelines.ocr_transforms import NormalizeOCR, ToTensorOCR
+
+    img = np.zeros((2, 3, 3), dtype=np.uint8)
+    img[..., 0] = 255  # blue, first channel as loaded
+    out = NormalizeOCR([0.5, 0.5, 0.5], [0.25, 0.5, 0.5])(ToTensorOCR()({"img": img}))
+    assert out["img"].shape == (3, 2, 3) and out["img"].dtype == np.float32
+    assert out["img"][0].max() == 2.0 and out["img"][1].max() == -1.0
+    assert out["img_norm_cfg"] == {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 0.5]}

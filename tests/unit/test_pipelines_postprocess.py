@@ -50,8 +50,10 @@ def test_db_poly_thresholds_and_min_width() -> None:
     assert len(wide(line)) == 1 and narrow(line) == []
     with pytest.raises(ConfigError, match="text_repr_type"):
         build_postprocessor({"type": "DBPostprocessor", "text_repr_type": "curve"})
-    with pytest.raises(ConfigError, match="postprocessor type 'PSEPostprocessor'; supported: DB"):
-        build_postprocessor({"type": "PSEPostprocessor"})
+    with pytest.raises(
+        ConfigError, match="postprocessor type 'DRRGPostprocessor'; supported: .*DB"
+    ):
+        build_postprocessor({"type": "DRRGPostprocessor"})
 
 
 def test_db_regions_in_the_padding_are_kept() -> None:
@@ -105,8 +107,8 @@ def test_ctc_unknown_token_and_dict_types() -> None:
     assert convertor.num_classes() == 92 and convertor.unknown_idx == 91
     assert convertor.idx2char[-1] == "<UKN>"
     assert len(DICT36) == 36 and len(DICT90) == 90 and DICT90[36] == "A"
-    with pytest.raises(ConfigError, match="label convertor type 'AttnConvertor'"):
-        build_convertor({"type": "AttnConvertor"})
+    with pytest.raises(ConfigError, match="label convertor type 'SegConvertor'"):
+        build_convertor({"type": "SegConvertor"})
 
 
 def test_dictionary_files(tmp_path: Path) -> None:

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from ocrserve.models.backbones import resnet, very_deep_vgg
+from ocrserve.models.backbones import (
+    nrtr_modality_transform,
+    ocr_basic_block,
+    ocr_resnet,
+    resnet,
+    resnet31_ocr,
+    resnet_abi,
+    shallow_cnn,
+    very_deep_vgg,
+)
 
-__all__ = ["resnet", "very_deep_vgg"]
+__all__ = [
+    "nrtr_modality_transform",
+    "ocr_basic_block",
+    "ocr_resnet",
+    "resnet",
+    "resnet31_ocr",
+    "resnet_abi",
+    "shallow_cnn",
+    "very_deep_vgg",
+]

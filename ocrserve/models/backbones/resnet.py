@@ -6,7 +6,8 @@ each with an optional ``downsample`` (``0`` conv, ``1`` norm; ``avg_down`` puts 
 first). ``style="caffe"`` puts a Bottleneck's stride on its first 1x1 conv instead of the 3x3.
 Training-only settings (``frozen_stages``, ``norm_eval``, ``with_cp``,
 ``zero_init_residual``) do not change inference and are accepted and ignored. Deformable
-convolution (``dcn``) goes through `build_conv_layer`, which names the supported types.
+convolution (``dcn``, e.g. ``DCNv2`` from `ocrserve.models.deform_conv`) goes through
+`build_conv_layer`, which names the supported types.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from ocrserve.errors import ConfigError
+from ocrserve.models import deform_conv  # noqa: F401  (registers DCNv2 for ``dcn`` stages)
 from ocrserve.models.layers import build_conv_layer, build_norm_layer
 from ocrserve.models.registry import BACKBONES
 

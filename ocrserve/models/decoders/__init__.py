@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from ocrserve.models.decoders import crnn_decoder
+from ocrserve.models.decoders import (
+    abinet_vision_decoder,
+    attention_decoders,
+    crnn_decoder,
+    master_decoder,
+    nrtr_decoder,
+    robust_scanner_decoder,
+    sar_decoder,
+)
 
-__all__ = ["crnn_decoder"]
+__all__ = [
+    "abinet_vision_decoder",
+    "attention_decoders",
+    "crnn_decoder",
+    "master_decoder",
+    "nrtr_decoder",
+    "robust_scanner_decoder",
+    "sar_decoder",
+]

@@ -23,6 +23,8 @@ class SingleStageTextDetector(nn.Module):
     """MMOCR's ``SingleStageTextDetector`` (inference part): ``forward(img) -> head output``."""
 
     task: ClassVar[str] = "textdet"
+    #: Whether MMOCR's result dict has a ``filename`` key (FCENet's has not).
+    result_has_filename: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -53,6 +55,9 @@ class SingleStageTextDetector(nn.Module):
         for key in _LEGACY_HEAD_KEYS:
             if self._head_cfg.get(key):
                 cfg[key] = self._head_cfg[key]
+        overrides = getattr(self.bbox_head, "postprocessor_overrides", None)
+        if callable(overrides):
+            cfg.update(overrides())
         return cfg
 
     def extract_feat(self, img: Tensor) -> Any:

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 __all__ = ["CONVERTORS", "POSTPROCESSORS", "build_convertor", "build_postprocessor"]
 
 #: Modules that register post-processing (one per architecture family).
-_MODULES = ("ocrserve.pipelines.postprocess.db", "ocrserve.pipelines.postprocess.ctc")
+_MODULES = (
+    "ocrserve.pipelines.postprocess.db",
+    "ocrserve.pipelines.postprocess.fce",
+    "ocrserve.pipelines.postprocess.pan",
+    "ocrserve.pipelines.postprocess.pse",
+    "ocrserve.pipelines.postprocess.ctc",
+    "ocrserve.pipelines.postprocess.attn",
+)
 _loaded = False
 
 
