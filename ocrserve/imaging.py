@@ -134,9 +134,11 @@ def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np
             warnings.simplefilter("ignore")
             img.load()
             if exif_orientation:
-                img = ImageOps.exif_transpose(img) or img
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing rotates
             rgb = _to_rgb(img)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(f"Cannot decode the image ({img.format}): {exc}") from exc
     arr = np.asarray(rgb, dtype=np.uint8)
-    return np.ascontiguousarray(arr[:, :, ::-1])
+    import cv2  # only workers decode; the HTTP process never imports OpenCV
+
+    return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)  # about 2x faster than a reversed copy
