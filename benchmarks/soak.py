@@ -1,0 +1,152 @@
+"""Soak: the load test's workload for many requests; does memory keep growing?
+
+Starts ``ocrserve start --foreground`` on free loopback ports with the bundled models, warms it
+up, then sends ``--requests`` requests (default 10,000) at ``--concurrency`` through the mix of
+``tests/integration/test_load.py`` (the demo word, line crops at three scales, line crops and
+the whole page for detection, line crops end to end), in rounds. After each round it prints the
+answers so far and the resident memory of the server and of each worker, then a summary:
+answers by status, wrong answers, latency median and p90, and RSS growth from the end of the
+warm-up to the end, in total and per process.
+
+  python benchmarks/soak.py [--requests 10000] [--concurrency 8] [--rounds 10]
+                            [--job-queue-size 100] [--server-args "..."]
+
+Every request is on loopback and the run is bounded by ``--requests``; it stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import ServerProcess  # noqa: E402
+from tests.integration.test_load import (  # noqa: E402
+    Outcome,
+    counters,
+    run_load,
+    schedule,
+    workload,
+)
+
+MODELS = ("ocr", "ppocr_det", "ppocr_rec")
+
+
+def worker_names(management_url: str) -> dict[int, str]:
+    """Worker pid -> model name (``name#i`` for a model's later workers)."""
+    names = {}
+    for model in MODELS:
+        (desc,) = httpx.get(f"{management_url}/models/{model}", timeout=30).json()
+        for i, worker in enumerate(desc["workers"]):
+            names[worker["pid"]] = model if i == 0 else f"{model}#{i}"
+    return names
+
+
+def process_rss(server_pid: int, names: dict[int, str]) -> dict[str, int]:
+    """RSS in bytes: the server process, each named worker, and everything else together."""
+    root = psutil.Process(server_pid)
+    out: Counter[str] = Counter()
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            name = "server" if proc.pid == server_pid else names.get(proc.pid, "other")
+            out[name] += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return dict(out)
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:.0f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=10, help="RSS is sampled after each round")
+    ap.add_argument("--warmup", type=int, default=200, help="requests before the baseline")
+    ap.add_argument("--job-queue-size", type=int, default=100)
+    ap.add_argument("--server-args", default="", help="extra arguments for `ocrserve start`")
+    args = ap.parse_args()
+
+    kinds = workload()
+    with tempfile.TemporaryDirectory(prefix="ocrserve-soak-") as tmp:
+        srv = ServerProcess(
+            Path(tmp), "--job-queue-size", str(args.job_queue_size), *shlex.split(args.server_args)
+        )
+        try:
+            srv.wait_healthy()
+            print(f"server pid {srv.proc.pid} at {srv.url}; {len(kinds)} kinds of request")
+            run_load(srv.url, kinds, 1, deadline=3600)
+            run_load(srv.url, schedule(kinds, args.warmup, seed=1), args.concurrency, deadline=3600)
+            workers = worker_names(srv.management_url)
+            base = process_rss(srv.proc.pid, workers)
+            before = counters(srv.metrics_url)
+            names = sorted(base)
+            print(f"after warm-up ({len(kinds) + args.warmup} requests), RSS MiB: "
+                  + ", ".join(f"{n} {mib(base[n])}" for n in names)
+                  + f"; total {mib(sum(base.values()))}")  # fmt: skip
+            print(f"{'requests':>9} {'seconds':>8} {'200':>6} {'503':>6} {'other':>6} "
+                  + " ".join(f"{n[:10]:>10}" for n in names) + f" {'total MiB':>10}")  # fmt: skip
+
+            outcomes: list[Outcome] = []
+            started = time.perf_counter()
+            per_round = max(1, args.requests // args.rounds)
+            sent = 0
+            for r in range(args.rounds):
+                n = per_round if r < args.rounds - 1 else args.requests - sent
+                requests = schedule(kinds, n, seed=100 + r)
+                outcomes += run_load(srv.url, requests, args.concurrency, deadline=3600)
+                sent += n
+                rss = process_rss(srv.proc.pid, workers)
+                codes = Counter(o.status for o in outcomes)
+                other = len(outcomes) - codes[200] - codes[503]
+                print(f"{sent:>9} {time.perf_counter() - started:>8.1f} {codes[200]:>6} "
+                      f"{codes[503]:>6} {other:>6} "
+                      + " ".join(f"{mib(rss.get(n, 0)):>10}" for n in names)
+                      + f" {mib(sum(rss.values())):>10}")  # fmt: skip
+            elapsed = time.perf_counter() - started
+            after = counters(srv.metrics_url)
+            same_workers = worker_names(srv.management_url) == workers
+        finally:
+            code = srv.stop()
+
+    codes = Counter(o.status for o in outcomes)
+    wrong = [o for o in outcomes if o.problem]
+    lat = sorted(o.latency for o in outcomes if o.status == 200)
+    delta = after - before
+    grown = {n: rss.get(n, 0) - base[n] for n in names}
+    total_base, total_end = sum(base.values()), sum(rss.values())
+    print()
+    print("| requests | concurrency | seconds | 200 | 503 | other | wrong | median ms | p90 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {len(outcomes)} | {args.concurrency} | {elapsed:.0f} | {codes[200]} | {codes[503]} | "
+          f"{len(outcomes) - codes[200] - codes[503]} | {len(wrong)} | "
+          f"{lat[len(lat) // 2] * 1000:.0f} | {lat[int(len(lat) * 0.9)] * 1000:.0f} |")  # fmt: skip
+    print()
+    print(
+        f"RSS after warm-up {mib(total_base)} MiB, at the end {mib(total_end)} MiB: "
+        f"{(total_end - total_base) / 2**20:+.1f} MiB "
+        f"({(total_end - total_base) / total_base * 100:+.1f} %) over {len(outcomes)} requests"
+    )
+    print("per process (MiB): " + ", ".join(f"{n} {grown[n] / 2**20:+.1f}" for n in names))
+    print(f"server counters: 2XX {delta['Requests2XX']:.0f}, 5XX {delta['Requests5XX']:.0f}, "
+          f"4XX {delta['Requests4XX']:.0f}; same workers throughout: {same_workers}; "
+          f"server exit status {code}")  # fmt: skip
+    for o in wrong[:5]:
+        print(f"wrong: {o.kind.label}: {o.problem}")
+    consistent = delta["Requests2XX"] == codes[200] and delta["Requests5XX"] == codes[503]
+    return 0 if not wrong and consistent and same_workers and code == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
