@@ -25,6 +25,8 @@ __all__ = ["ImageInfo", "decode", "decode_base64", "maybe_base64", "probe"]
 # would otherwise fire first with a less useful message.
 Image.MAX_IMAGE_PIXELS = None
 
+#: The formats a request may carry (Pillow plugins); everything else is refused unread.
+FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF")
 _B64_RE = re.compile(rb"^[A-Za-z0-9+/=_\-\s]+$")
 _DATA_URI_RE = re.compile(rb"^data:[\w/+.-]*;base64,")
 
@@ -73,7 +75,8 @@ def _open(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Image.open(io.BytesIO(data))
+            # Only raster formats: never hand a client's EPS/PDF to Ghostscript and friends.
+            return Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError as exc:
         raise InvalidInput(
             "Request body is not a supported image (JPEG, PNG, BMP, TIFF, WebP, GIF)."
@@ -136,7 +139,7 @@ def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np
             if exif_orientation:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing rotates
             rgb = _to_rgb(img)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except Exception as exc:  # Pillow raises many kinds on hostile files (TypeError on TIFF tags)
         raise InvalidInput(f"Cannot decode the image ({img.format}): {exc}") from exc
     arr = np.asarray(rgb, dtype=np.uint8)
     import cv2  # only workers decode; the HTTP process never imports OpenCV

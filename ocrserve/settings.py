@@ -60,6 +60,12 @@ class Settings:
     default_workers_per_model: int = field(
         default=1, metadata=_opt("Worker processes started per model.")
     )
+    max_workers_per_model: int = field(
+        default=16,
+        metadata=_opt(
+            "Most worker processes one model version may run (a guard on scale and register)."
+        ),
+    )
     threads_per_worker: int = field(
         default=0,
         metadata=_opt(
@@ -155,6 +161,7 @@ class Settings:
             parse_address(name, getattr(self, name))
         positive = (
             "default_workers_per_model",
+            "max_workers_per_model",
             "job_queue_size",
             "batch_size",
             "default_response_timeout",

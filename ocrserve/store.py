@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocrserve.archive import ArchiveError, Manifest, extract_archive
+from ocrserve.archive import ArchiveError, Manifest, check_name, extract_archive
 from ocrserve.builtin import BUILTIN_MODELS
 from ocrserve.errors import ConfigError, OcrServeError
 from ocrserve.modelspec import ModelSpec
@@ -102,7 +102,12 @@ class ModelStore:
 
     def prepare(self, location: str, name: str | None = None) -> ModelSpec:
         """Check and extract one archive; raise `OcrServeError` naming it and the reason."""
-        path = self.locate(location)
+        return self.prepare_file(self.locate(location), name, location)
+
+    def prepare_file(self, path: Path, name: str | None, location: str) -> ModelSpec:
+        """Check and extract the archive at ``path`` (found or downloaded)."""
+        if name is not None:
+            check_name(name, "model name")
         self._count += 1
         dest = self.work / f"{self._count:03d}-{path.stem}"
         try:

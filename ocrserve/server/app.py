@@ -79,7 +79,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def build_app(routes: Sequence[Route]) -> Starlette:
     """A Starlette app whose every error is TorchServe's error JSON."""
-    return Starlette(
+    app = Starlette(
         routes=list(routes),
         exception_handlers={
             OcrServeError: _ocrserve_error,
@@ -87,6 +87,9 @@ def build_app(routes: Sequence[Route]) -> Starlette:
             Exception: _unexpected,
         },
     )
+    # TorchServe answers a trailing slash with its JSON 404, not an empty redirect.
+    app.router.redirect_slashes = False
+    return app
 
 
 class _Server(uvicorn.Server):
@@ -236,6 +239,12 @@ async def serve(
                 engine.set_default(name, version)
     for key, addr in surfaces:
         log.info("%s: %s", key, addr)
+        host, _ = parse_address(key, addr)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "%s listens on %s, beyond this machine: keep token authorization on and put "
+                "TLS in front (ocrserve speaks plain HTTP)", key, host,
+            )  # fmt: skip
     try:
         await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets)))
     finally:

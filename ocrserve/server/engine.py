@@ -356,6 +356,9 @@ class Engine:
                 self.register(spec, configs.get((spec.name, spec.version), default))
             except Conflict as exc:
                 log.error("not loading %s: %s", spec.url, exc.message)
+            except OcrServeError as exc:
+                log.error("not loading %s: %s", spec.url, exc.message)
+                self.failures[spec.name] = LoadFailure(spec.name, spec.url, exc.message)
         threads = self._rebalance()
         total = sum(rt.config.min_workers for v in self.models.values() for rt in v.values())
         log.info("%d worker(s) on %d core(s): %d thread(s) each", total, cpu_count(), threads)
@@ -367,6 +370,11 @@ class Engine:
         self, spec: ModelSpec, config: ModelConfig, *, start: bool = False
     ) -> ModelRuntime:
         """Add a model version (409 if registered); ``start`` launches its workers."""
+        if config.max_workers > self.settings.max_workers_per_model:
+            raise BadRequest(
+                f"At most {self.settings.max_workers_per_model} workers per model "
+                "(max_workers_per_model)."
+            )
         if spec.version in self.models.get(spec.name, {}):
             raise Conflict(
                 f"Model version {spec.version} is already registered for model {spec.name}"
@@ -439,6 +447,9 @@ class Engine:
             raise BadRequest("min_worker and max_worker must not be negative.")
         if max_workers < min_workers:
             raise BadRequest("max_worker cannot be less than min_worker.")
+        cap = self.settings.max_workers_per_model
+        if max_workers > cap:
+            raise BadRequest(f"At most {cap} workers per model (max_workers_per_model).")
         runtime = self.get(name, version)
         runtime.config = replace(runtime.config, min_workers=min_workers, max_workers=max_workers)
         self._rebalance()

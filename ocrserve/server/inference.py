@@ -70,8 +70,8 @@ async def _multipart_image(request: Request, body: bytes) -> bytes:
 def _json_image(body: bytes) -> bytes:
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"Body declared as JSON is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
+        raise InvalidInput(f"Body declared as JSON is not valid JSON: {exc}") from None
     value = doc.get("data", doc.get("body")) if isinstance(doc, dict) else doc
     if not isinstance(value, str) or not value:
         raise InvalidInput('JSON body must be {"data": "<base64 image>"} or a base64 string.')

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 from starlette.requests import Request
@@ -89,6 +91,32 @@ def _status(message: str, code: int = 200) -> Response:
     return json_response({"status": message}, code)
 
 
+def _normalized_url(url: str) -> str:
+    """The URL with its path percent-decoded until stable; refuses what could escape an
+    allow-list: other schemes, user info, fragments, ``.``/``..`` segments, encoded separators."""
+    parts = urlsplit(url)
+    # Matched as written (urlsplit lowercases the scheme; allowed_urls are regexes over the text).
+    if not url.startswith(("http://", "https://")) or not parts.hostname:
+        raise ModelNotFound(f"Given URL {url} does not match any allowed URL(s)")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ModelNotFound(
+            f"Given URL {url} does not match any allowed URL(s): user information is not allowed"
+        )
+    if parts.fragment:
+        raise ModelNotFound(
+            f"Given URL {url} does not match any allowed URL(s): fragments are not allowed"
+        )
+    path, previous = parts.path, None
+    while path != previous:
+        previous, path = path, unquote(path)
+    if "\\" in path or any(seg in (".", "..") for seg in path.split("/")) or "\x00" in path:
+        raise ModelNotFound(f"Relative path is not allowed in url: {url}")
+    if re.search(r"%(2f|5c)", parts.path, re.IGNORECASE):
+        raise ModelNotFound(f"Encoded separators are not allowed in url: {url}")
+    return urlunsplit((parts.scheme, parts.netloc, quote(path, safe="/:@!$&'()*+,;=-._~"),
+                       parts.query, ""))  # fmt: skip
+
+
 class Registrar:
     """Turns a registration ``url`` into a prepared `ModelSpec` (download, checks, extraction)."""
 
@@ -118,12 +146,13 @@ class Registrar:
             raise BadRequest(exc.message) from None
 
     async def _remote(self, url: str, name: str | None) -> ModelSpec:
-        scheme = url.split("://", 1)[0].lower()
-        if scheme not in ("http", "https") or not any(p.fullmatch(url) for p in self.allowed):
+        if not self.allowed:
             raise ModelNotFound(f"Given URL {url} does not match any allowed URL(s)")
-        if ".." in url.split("://", 1)[1].split("?")[0].split("/"):
-            raise ModelNotFound(f"Relative path is not allowed in url: {url}")
-        target = self.store.work / "downloads" / Path(url.split("?")[0]).name
+        url = _normalized_url(url)
+        if not any(p.fullmatch(url) for p in self.allowed):
+            raise ModelNotFound(f"Given URL {url} does not match any allowed URL(s)")
+        self.store.work.mkdir(parents=True, exist_ok=True)
+        target = Path(tempfile.mkdtemp(dir=self.store.work, prefix="download-")) / "archive.mar"
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = 0
@@ -141,7 +170,7 @@ class Registrar:
         except (httpx.HTTPError, OSError):
             raise DownloadArchiveError(f"Failed to download archive from: {url}") from None
         try:
-            return await asyncio.to_thread(self.store.prepare, str(target), name)
+            return await asyncio.to_thread(self.store.prepare_file, target, name, url)
         except ArchiveError as exc:
             raise BadRequest(exc.message) from None
 
@@ -210,6 +239,11 @@ def management_routes(
         )
         if config.batch_size < 1:
             raise BadRequest("Parameter batch_size must be at least 1.")
+        if workers > settings.max_workers_per_model:
+            raise BadRequest(
+                f"At most {settings.max_workers_per_model} workers per model "
+                "(max_workers_per_model)."
+            )
         spec = await registrar.prepare(url, params.get("model_name") or None)
         runtime = engine.register(spec, config, start=True)
         if on_change:

@@ -170,6 +170,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     result: Callable[[Any], bool] | None = None  # checks a 200 JSON answer
     bug: str | None = None  # a known server bug: the case is xfail(strict=True)
+    fixed: str | None = None  # a bug this case found, since fixed (kept as the case's reason)
 
 
 def _rec(id: str, content: Callable[[], bytes], status: int = 200, **kw: Any) -> Case:
@@ -207,7 +208,7 @@ BODY_CASES = [
         "tiff-float-strip-offsets",
         tiff_with_float_strip_offsets,
         400,
-        bug="imaging.decode lets Pillow's TypeError escape (it catches only OSError, "
+        fixed="imaging.decode lets Pillow's TypeError escape (it catches only OSError, "
         "ValueError, SyntaxError, EOFError); the worker reports InternalServerError -> 500",
     ),
     _rec("1x1", lambda: blank(1, 1), 200, result=_no_text),
@@ -254,7 +255,7 @@ BODY_CASES = [
         lambda: b"[" * 100_000,
         400,
         headers=JSON,
-        bug="inference._json_image catches only UnicodeDecodeError and JSONDecodeError; "
+        fixed="inference._json_image catches only UnicodeDecodeError and JSONDecodeError; "
         "json.loads raises RecursionError on deep nesting -> 500 InternalServerException",
     ),
     _rec("json-base64-string", lambda: b'"' + base64.b64encode(REC_IMG) + b'"', headers=JSON),
@@ -286,13 +287,13 @@ NAME_CASES = [
     Case(
         "name-encoded-dotdot-slash",
         "inference", "PUT", "/predictions/%2e%2e%2f", 404, content=lambda: REC_IMG,
-        bug="Starlette's redirect_slashes answers a path ending in '/' with an empty 307 to "
+        fixed="Starlette's redirect_slashes answers a path ending in '/' with an empty 307 to "
         "the path without it (here /predictions/..), not TorchServe's JSON error; build the "
         "apps with a Router(redirect_slashes=False)",
     ),
     Case("name-trailing-slash", "inference", "PUT", "/predictions/ppocr_rec/", 404,
          content=lambda: REC_IMG,
-         bug="redirect_slashes: PUT /predictions/ppocr_rec/ is an empty 307, not JSON"),
+         fixed="redirect_slashes: PUT /predictions/ppocr_rec/ is an empty 307, not JSON"),
     Case("name-unicode", "inference", "PUT", "/predictions/%C3%BCn%C3%AFc%C3%B8d%E2%82%AC",
          404, MNF, content=lambda: REC_IMG),
     Case("name-10kB", "inference", "PUT", "/predictions/" + "n" * 10_000, 404, MNF,
@@ -379,7 +380,7 @@ QUERY_CASES = [
     Case(
         "register-model-name-with-slash",
         "management", "POST", "/models?url=ppocr_rec.mar&model_name=../evil", 400, BAD,
-        bug="management.register takes model_name as given: '../evil' registers a model "
+        fixed="management.register takes model_name as given: '../evil' registers a model "
         "no URL can address or unregister (a path segment cannot hold '/'); validate "
         "names as torch-model-archiver does (^[A-Za-z0-9][A-Za-z0-9_.-]*$)",
     ),
@@ -484,13 +485,6 @@ def test_exif_orientation_is_what_makes_the_rotated_word_readable(target: Target
 # -- one management call that takes the server down -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Engine.scale/ModelRuntime.scale accept any worker count: "
-    "PUT /models/x?min_worker=10**12 creates Supervisor tasks in a loop on the event loop "
-    "(every port stops answering, memory grows by GBs a minute); register's initial_workers "
-    "likewise. Cap worker counts (e.g. at a max_workers_per_model setting) and answer 400.",
-)
 @pytest.mark.parametrize(
     "method,path",
     [

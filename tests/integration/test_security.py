@@ -206,7 +206,6 @@ _ENCODED_DOTS = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=_ENCODED_DOTS)
 @pytest.mark.parametrize(
     "path",
     [
@@ -304,11 +303,6 @@ def test_every_port_binds_to_loopback_by_default(tmp_path: Path) -> None:
     assert listening == [["127.0.0.1", 8080], ["127.0.0.1", 8081], ["127.0.0.1", 8082]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING (issue 8): binding 0.0.0.0 (or ::) logs nothing; a warning naming the key, "
-    "e.g. 'inference_address=http://0.0.0.0:8080 listens on every interface', is asked for",
-)
 def test_wildcard_address_logs_a_warning(tmp_path: Path) -> None:
     listening, log = _in_own_network(tmp_path, "--inference-address", "http://0.0.0.0:8080")
     assert ["0.0.0.0", 8080] in listening
@@ -434,13 +428,6 @@ def test_server_still_serves_after_the_limit_tests(srv: ServerProcess) -> None:
 # -- formats that would run an external program ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: imaging._open calls Image.open with every Pillow plugin enabled, so an EPS "
-    "body passes probe() and decode() hands it to Ghostscript (EpsImagePlugin runs `gs` on the "
-    "client's PostScript, a history of RCEs) wherever gs is installed. Fix: Image.open(..., "
-    "formats=('JPEG', 'PNG', 'BMP', 'TIFF', 'WEBP', 'GIF')), the formats the message names.",
-)
 def test_eps_never_reaches_ghostscript(srv: ServerProcess, fake_gs: Path) -> None:
     eps = (
         b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n"

@@ -295,12 +295,6 @@ def test_mutated_images_decode_or_documented_error(data: bytes) -> None:
     _check_decode(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: imaging.decode catches only OSError/ValueError/SyntaxError/EOFError around "
-    "img.load(); Pillow's TIFF loader raises TypeError on a FLOAT StripOffsets tag, which the "
-    "worker turns into a 500. Catch Exception there, as _open does.",
-)
 def test_tiff_with_float_strip_offsets_is_invalid_input() -> None:
     data = _tiff_with_float_strip_offsets()
     assert probe(data, MAX_PIXELS).format == "TIFF"  # the header reads fine

@@ -118,15 +118,6 @@ def test_allowed_url_is_fetched_and_prepared(
     assert spec.name == "remote" and spec.task == "textrecog"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: without --model-store, registering any http(s) URL fails after the download: "
-    "Registrar._remote passes the downloaded file's absolute path to ModelStore.prepare, whose "
-    "locate() only looks at absolute paths when a model store root is set, then answers 400 "
-    "'Model not found at: <work>/downloads/x.mar (no model store given ...)'. Fix: let "
-    "Registrar._remote extract the downloaded file directly (a ModelStore.prepare_file(path, "
-    "name)), or let locate() accept an existing absolute path inside self.work.",
-)
 def test_allowed_url_is_prepared_without_a_model_store(
     tmp_path: Path, transport: Transport, archive: bytes
 ) -> None:
