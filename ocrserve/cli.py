@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocrserve import __version__
+from ocrserve.compare import add_compare_parser
 from ocrserve.errors import ConfigError, OcrServeError
 from ocrserve.settings import Settings, parse_address
 from ocrserve.store import ModelStore
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads (0: all cores). Results can differ in the last float bits between "
         "thread counts; use a served model's cpuThreads (describe) to reproduce it exactly.",
     )  # fmt: skip
+    add_compare_parser(sub)
     key = sub.add_parser(
         "key",
         help="print a key from key_file.json (for Authorization: Bearer ...)",
@@ -374,6 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
             print(out)
             return 0
+        if args.command == "compare":
+            from ocrserve.compare import run_compare
+
+            return run_compare(args)
         if args.command == "predict":
             return _predict(args.inputs, args.device, args.threads)
         settings = _settings_from(args)
