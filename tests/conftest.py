@@ -89,6 +89,15 @@ class ServerProcess:
         return int(self.proc.returncode)
 
 
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    """Body of a server fixture: wait until healthy, hand it out, then stop it cleanly."""
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        assert server.stop() == 0
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The bundled default models, served once for the whole session."""

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -84,11 +84,7 @@ def batching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess
         tmp_path_factory.mktemp("batching"), "--models", "ppocr_rec",
         "--models-json", json.dumps(models),
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def test_models_json_batch_settings_are_described(batching: ServerProcess) -> None:
@@ -140,11 +136,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         tmp_path_factory.mktemp("loaded"), "--models", "ocr", "ppocr_rec",
         "--job-queue-size", "2", "--batch-size", "1", "--models-json", json.dumps(models),
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def test_full_queue_answers_503_and_drops_nothing(loaded: ServerProcess) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 TIMEOUT = 120.0
@@ -27,11 +27,7 @@ TIMEOUT = 120.0
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("hostile-protocol"), "--models", "ppocr_rec")
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _worker_pids(server: ServerProcess) -> list[int]:
@@ -140,11 +136,7 @@ def test_request_id_is_never_echoed(plain: ServerProcess) -> None:
 def authed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("hostile-auth"), "--models", "ppocr_rec",
                            auth=True)  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _keys(server: ServerProcess) -> dict[str, str]:

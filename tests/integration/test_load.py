@@ -30,7 +30,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -234,11 +234,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(
         tmp_path_factory.mktemp("load"), "--job-queue-size", str(QUEUE_SIZE)
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def worker_pids(management_url: str) -> dict[str, list[int]]:

@@ -22,7 +22,7 @@ import pytest
 
 from ocrserve.archive import MANIFEST_PATH, read_manifest, write_archive
 from ocrserve.builtin.store import build_bundled_archive
-from tests.conftest import DEMO, ServerProcess, free_port
+from tests.conftest import DEMO, ServerProcess, free_port, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -115,11 +115,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Iterator[Serve
         "--models", "ppocr_rec.mar", "--enable-model-api",
         "--allowed-urls", r"http://127\.0\.0\.1:.*",
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 @pytest.fixture()
@@ -534,11 +530,7 @@ def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         tmp, "--ts-config", str(config), "--batch-size", "5",
         env={"TS_JOB_QUEUE_SIZE": "9", "TS_MAX_BATCH_DELAY": "55"},
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def test_config_precedence_cli_over_env_over_file(configured: ServerProcess) -> None:
@@ -624,11 +616,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Itera
         tmp_path_factory.mktemp("two_versions"), "--model-store", str(store),
         "--models", "reader.mar", "reader_v2.mar", "--models-json", json.dumps(models),
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def test_models_json_settings_are_per_version(two_versions: ServerProcess) -> None:

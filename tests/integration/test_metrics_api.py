@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocrserve.server.metrics import FAMILIES
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -31,11 +31,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(
         tmp_path_factory.mktemp("metrics"), "--models", "ppocr_rec", "--enable-model-api"
     )
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _scrape(srv: ServerProcess, query: str = "") -> str:

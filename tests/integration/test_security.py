@@ -40,7 +40,7 @@ import httpx
 import pytest
 
 from ocrserve.builtin.store import build_bundled_archive
-from tests.conftest import DEMO, REPO, ServerProcess
+from tests.conftest import DEMO, REPO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 TIMEOUT = 60.0
@@ -135,11 +135,7 @@ def srv(
         "--model-store", str(store), "--models", "ppocr_rec.mar", "--enable-model-api",
         "--allowed-urls", allowed, "--max-request-size", str(LIMIT), env=env,
     )  # fmt: skip
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _register(srv: ServerProcess, url: str, name: str) -> httpx.Response:

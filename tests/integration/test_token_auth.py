@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -26,11 +26,7 @@ ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("auth"), "--models", "ppocr_rec", auth=True)
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _keys(srv: ServerProcess) -> dict[str, Any]:

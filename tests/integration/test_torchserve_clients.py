@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ocrserve.builtin.store import build_bundled_archive
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running
 
 requests = pytest.importorskip("requests", reason="the TorchServe docs examples use requests")
 
@@ -30,11 +30,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("clients")
     build_bundled_archive("ppocr_rec", tmp / "model-store")
     server = ServerProcess(tmp, "--model-store", str(tmp / "model-store"), "--enable-model-api")
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        assert server.stop() == 0
+    yield from running(server)
 
 
 def _workers(mgmt: str, model: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
