@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ocrserve.models.heads import db_head, fce_head, pan_head, pse_head
+from ocrserve.models.heads import db_head, fce_head, pan_head, pse_head, textsnake_head
 
-__all__ = ["db_head", "fce_head", "pan_head", "pse_head"]
+__all__ = ["db_head", "fce_head", "pan_head", "pse_head", "textsnake_head"]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ocrserve.models.necks import fpem_ffm, fpn, fpnc, fpnf
+from ocrserve.models.necks import fpem_ffm, fpn, fpn_unet, fpnc, fpnf
 
-__all__ = ["fpem_ffm", "fpn", "fpnc", "fpnf"]
+__all__ = ["fpem_ffm", "fpn", "fpn_unet", "fpnc", "fpnf"]

@@ -20,6 +20,7 @@ _MODULES = (
     "ocrserve.pipelines.postprocess.fce",
     "ocrserve.pipelines.postprocess.pan",
     "ocrserve.pipelines.postprocess.pse",
+    "ocrserve.pipelines.postprocess.textsnake",
     "ocrserve.pipelines.postprocess.ctc",
     "ocrserve.pipelines.postprocess.attn",
 )
