@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ocrserve.models.encoders.sar_encoder import valid_ratios, valid_width
 from ocrserve.models.registry import DECODERS
+from ocrserve.models.valid_ratio import column_is_valid, valid_ratios
 
 __all__ = [
     "PositionAttentionDecoder",
@@ -31,14 +31,12 @@ __all__ = [
 ]
 
 
-def column_mask(n: int, h: int, w: int, ratios: list[float] | None, like: Tensor) -> Tensor | None:
+def column_mask(n: int, h: int, w: int, ratios: Tensor | None) -> Tensor | None:
     """``N x HW`` boolean, True at the columns past each image's valid width."""
     if ratios is None:
         return None
-    mask = like.new_zeros((n, h, w))
-    for i, ratio in enumerate(ratios):
-        mask[i, :, valid_width(w, ratio) :] = 1
-    return mask.bool().view(n, h * w)
+    padding = ~column_is_valid(w, ratios)
+    return padding[:, None, :].expand(n, h, w).reshape(n, h * w)
 
 
 def dot_product_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> Tensor:
@@ -102,7 +100,7 @@ class SequenceAttentionDecoder(nn.Module):
         query = query.permute(0, 2, 1).contiguous()
         key = out_enc.view(n, c_enc, h * w)
         value = key if self.encode_value else feat.view(n, feat.size(1), h * w)
-        mask = column_mask(n, h, w, valid_ratios(img_metas, self.mask), query)
+        mask = column_mask(n, h, w, valid_ratios(img_metas, self.mask, like=query))
         out = dot_product_attention(query, key, value, mask)[:, :, step]
         if self.prediction is None:
             return out
@@ -190,6 +188,6 @@ class PositionAttentionDecoder(nn.Module):
             value = out_enc.view(n, c_enc, h * w)
         else:
             value = feat.view(n, feat.size(1), h * w)
-        mask = column_mask(n, h, w, valid_ratios(img_metas, self.mask), query)
+        mask = column_mask(n, h, w, valid_ratios(img_metas, self.mask, like=query))
         out = dot_product_attention(query, key, value, mask).permute(0, 2, 1).contiguous()
         return out if self.prediction is None else self.prediction(out)

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ocrserve.models.encoders.sar_encoder import valid_ratios, valid_width
 from ocrserve.models.registry import DECODERS
+from ocrserve.models.valid_ratio import column_is_valid, valid_ratios
 
 __all__ = ["ParallelSARDecoder"]
 
@@ -71,7 +71,7 @@ class ParallelSARDecoder(nn.Module):
         self.prediction = nn.Linear(fc_in, num_classes - 1)
 
     def _2d_attention(
-        self, decoder_input: Tensor, feat: Tensor, holistic: Tensor, ratios: list[float] | None
+        self, decoder_input: Tensor, feat: Tensor, holistic: Tensor, padding: Tensor | None
     ) -> Tensor:
         y = self.rnn_decoder(decoder_input)[0]
         query = self.conv1x1_1(y)
@@ -81,11 +81,8 @@ class ParallelSARDecoder(nn.Module):
         weight = torch.tanh(torch.add(key, query, alpha=1))
         weight = self.conv1x1_2(weight.permute(0, 1, 3, 4, 2).contiguous())
         bsz, steps, h, w, c = weight.size()
-        if ratios is not None:
-            attn_mask = torch.zeros_like(weight)
-            for i, ratio in enumerate(ratios):
-                attn_mask[i, :, :, valid_width(w, ratio) :, :] = 1
-            weight = weight.masked_fill(attn_mask.bool(), float("-inf"))
+        if padding is not None:
+            weight = weight.masked_fill(padding[:, None, None, :, None], float("-inf"))
         weight = F.softmax(weight.view(bsz, steps, -1), dim=-1)
         weight = weight.view(bsz, steps, h, w, c).permute(0, 1, 4, 2, 3).contiguous()
         attn_feat = torch.sum(torch.mul(feat.unsqueeze(1), weight), (3, 4), keepdim=False)
@@ -97,7 +94,8 @@ class ParallelSARDecoder(nn.Module):
     def forward(
         self, feat: Tensor, out_enc: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None
     ) -> Tensor:
-        ratios = valid_ratios(img_metas, self.mask)
+        ratios = valid_ratios(img_metas, self.mask, like=feat)
+        padding = None if ratios is None else ~column_is_valid(feat.size(3), ratios)
         seq_len = self.max_seq_len
         bsz = feat.size(0)
         start = torch.full((bsz,), self.start_idx, device=feat.device, dtype=torch.long)
@@ -106,7 +104,7 @@ class ParallelSARDecoder(nn.Module):
         decoder_input = torch.cat((holistic, start_emb), dim=1)
         outputs = []
         for i in range(1, seq_len + 1):
-            decoder_output = self._2d_attention(decoder_input, feat, holistic, ratios)
+            decoder_output = self._2d_attention(decoder_input, feat, holistic, padding)
             char_output = F.softmax(decoder_output[:, i, :], -1)
             outputs.append(char_output)
             _, max_idx = torch.max(char_output, dim=1, keepdim=False)

@@ -11,23 +11,19 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ocrserve.models.encoders.sar_encoder import valid_ratios, valid_width
 from ocrserve.models.registry import ENCODERS
 from ocrserve.models.transformer_layers import TFEncoderLayer
+from ocrserve.models.valid_ratio import column_is_valid, valid_ratios
 
 __all__ = ["NRTREncoder", "sequence_mask"]
 
 
 def sequence_mask(seq: Tensor, img_metas: Sequence[Mapping[str, Any]] | None) -> Tensor | None:
     """``N x T``: 1 for the first ``ceil(T * valid_ratio)`` steps of each sequence, else 0."""
-    ratios = valid_ratios(img_metas, True)
+    ratios = valid_ratios(img_metas, like=seq)
     if ratios is None:
         return None
-    n, t, _ = seq.size()
-    mask = seq.new_zeros((n, t))
-    for i, ratio in enumerate(ratios):
-        mask[i, : valid_width(t, ratio)] = 1
-    return mask
+    return column_is_valid(seq.size(1), ratios).to(seq.dtype)
 
 
 @ENCODERS.register("NRTREncoder")

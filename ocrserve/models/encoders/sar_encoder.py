@@ -7,29 +7,15 @@ the output at the last *valid* column (``ceil(W * valid_ratio) - 1`` with ``mask
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ocrserve.models.registry import ENCODERS
+from ocrserve.models.valid_ratio import valid_ratios, valid_widths
 
-__all__ = ["SAREncoder", "valid_ratios"]
-
-
-def valid_ratios(img_metas: Sequence[Mapping[str, Any]] | None, mask: bool) -> list[float] | None:
-    """The metas' ``valid_ratio`` (1.0 where absent), or None when masking is off."""
-    if img_metas is None or not mask:
-        return None
-    return [float(meta.get("valid_ratio", 1.0)) for meta in img_metas]
-
-
-def valid_width(width: int, ratio: float) -> int:
-    """How many of ``width`` columns hold the image: ``min(width, ceil(width * ratio))``."""
-    return min(width, math.ceil(width * ratio))
+__all__ = ["SAREncoder"]
 
 
 @ENCODERS.register("SAREncoder")
@@ -61,15 +47,15 @@ class SAREncoder(nn.Module):
         self.linear = nn.Linear(out_size, out_size)
 
     def forward(self, feat: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None) -> Tensor:
-        ratios = valid_ratios(img_metas, self.mask)
-        columns = F.max_pool2d(feat, kernel_size=(feat.size(2), 1), stride=1, padding=0)
-        columns = columns.squeeze(2).permute(0, 2, 1).contiguous()
+        ratios = valid_ratios(img_metas, self.mask, like=feat)
+        # Max pooling over the whole height (MMOCR's max_pool2d with kernel (H, 1)).
+        columns = feat.amax(dim=2).permute(0, 2, 1).contiguous()
         holistic = self.rnn_encoder(columns)[0]
         if ratios is not None:
-            steps = holistic.size(1)
-            last = torch.stack(
-                [holistic[i, valid_width(steps, r) - 1, :] for i, r in enumerate(ratios)], dim=0
-            )
+            n, steps, size = holistic.size()
+            # (a valid width of 0 takes the last step, as MMOCR's index -1 did)
+            last_step = ((valid_widths(steps, ratios) - 1) % steps).expand(n)
+            last = holistic.gather(1, last_step.view(n, 1, 1).expand(n, 1, size)).squeeze(1)
         else:
             last = holistic[:, -1, :]
         return self.linear(last)

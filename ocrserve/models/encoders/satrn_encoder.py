@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from ocrserve.models.encoders.sar_encoder import valid_width
 from ocrserve.models.layers import ConvModule
 from ocrserve.models.registry import ENCODERS
 from ocrserve.models.transformer_layers import MultiHeadAttention, sinusoid_table
+from ocrserve.models.valid_ratio import column_is_valid, valid_ratios
 
 __all__ = [
     "Adaptive2DPositionalEncoding",
@@ -130,16 +131,14 @@ class SatrnEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(d_model)
 
     def forward(self, feat: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None) -> Tensor:
-        ratios = [1.0] * feat.size(0)
-        if img_metas is not None:
-            ratios = [float(meta.get("valid_ratio", 1.0)) for meta in img_metas]
+        ratios = valid_ratios(img_metas, like=feat)
         feat += self.position_enc(feat)
         n, c, h, w = feat.size()
-        mask = feat.new_zeros((n, h, w))
-        for i, ratio in enumerate(ratios):
-            mask[i, :, : valid_width(w, ratio)] = 1
+        if ratios is None:
+            ratios = feat.new_ones((n,), dtype=torch.float64)
+        valid = column_is_valid(w, ratios)[:, None, :].expand(n, h, w)
+        mask = valid.reshape(n, h * w).to(feat.dtype)
         out = feat.view(n, c, h * w).permute(0, 2, 1).contiguous()
-        mask = mask.view(n, h * w)
         for layer in self.layer_stack:
             out = layer(out, h, w, mask)
         return self.layer_norm(out)
