@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""PyTorch eager versus ONNX Runtime for the MMOCR fixtures DBNet-r18 and CRNN.
+"""PyTorch eager versus ONNX Runtime for the MMOCR fixtures (by default DBNet-r18 and CRNN).
 
 The network alone (`MMOCRPredictor.forward`: stack the pre-processed samples, run, bring the
 output back) at the MMOCR test resolution of each config (DBNet-r18: ``det_1280x720.jpg``
 resized to fit 1333 x 736; CRNN: ``rec_100x32.png`` at height 32), batch 1 and batch 4 (four
 copies), in this process with ``--threads`` intra-op threads on both runtimes. The variants
 alternate ``--rounds`` times. ``torch channels-last`` is PyTorch with the weights in NHWC.
+``--models`` also takes the other architectures that export (`RUNTIME_MODELS`; slim fixture
+weights, so their timings say little about the full-size models).
 
 Usage (from the repository root):
   python benchmarks/runtimes.py [--threads 2] [--n 10] [--rounds 3] [--models dbnet_r18 crnn]
@@ -29,6 +31,26 @@ from typing import Any
 
 from harness import FIXTURE_MODELS, FIXTURES, RESULTS, log, machine, md_table, summary, write_result
 
+#: Every architecture `--runtime onnx` exports -> (task, fixture stem, image).
+RUNTIME_MODELS = {
+    **FIXTURE_MODELS,
+    "dbnetpp": ("textdet", "dbnetpp_r50dcnv2_fpnc_1200e_icdar2015", "det_1280x720.jpg"),
+    "panet": ("textdet", "panet_r18_fpem_ffm_600e_icdar2015", "det_1280x720.jpg"),
+    "psenet": ("textdet", "psenet_r50_fpnf_600e_icdar2015", "det_1280x720.jpg"),
+    "textsnake": ("textdet", "textsnake_r50_fpn_unet_1200e_ctw1500", "det_1280x720.jpg"),
+    **{
+        name: ("textrecog", stem, "rec_100x32.png")
+        for name, stem in [
+            ("sar", "sar_r31_parallel_decoder_academic"),
+            ("nrtr", "nrtr_r31_1by16_1by8_academic"),
+            ("robustscanner", "robustscanner_r31_academic"),
+            ("satrn", "satrn_small"),
+            ("master", "master_r31_12e_ST_MJ_SA"),
+            ("abinet_vision", "abinet_vision_only_academic"),
+        ]
+    },
+}
+
 
 def build(name: str, threads: int) -> tuple[Any, Any, list[Any], float]:
     """(torch predictor, onnx predictor, [sample], export max diff) for a fixture model."""
@@ -37,7 +59,7 @@ def build(name: str, threads: int) -> tuple[Any, Any, list[Any], float]:
     from ocrserve.mmocr_predictor import MMOCRPredictor
     from ocrserve.onnx_export import export_onnx
 
-    task, stem, image = FIXTURE_MODELS[name]
+    task, stem, image = RUNTIME_MODELS[name]
     folder = FIXTURES / task / stem
     load = lambda: MMOCRPredictor.from_files(folder / f"{stem}.py", folder / "checkpoint.pth")  # noqa: E731
     torch_pred, onnx_pred = load(), load()
@@ -65,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n", type=int, default=10, help="timed calls per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--models", nargs="+", default=list(FIXTURE_MODELS))
+    ap.add_argument(
+        "--models", nargs="+", default=list(FIXTURE_MODELS), choices=list(RUNTIME_MODELS)
+    )
     args = ap.parse_args(argv)
 
     import cv2

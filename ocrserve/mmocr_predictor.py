@@ -44,7 +44,7 @@ from ocrserve.pipelines.loading import exif_orientation_for
 from ocrserve.pipelines.postprocess import build_convertor, build_postprocessor
 from ocrserve.pipelines.postprocess.db import rescale_boundaries
 
-__all__ = ["MMOCRPredictor"]
+__all__ = ["MMOCRPredictor", "valid_ratio_of"]
 
 
 class MMOCRPredictor:
@@ -74,8 +74,8 @@ class MMOCRPredictor:
         if not isinstance(config.get("model"), Mapping):
             raise ConfigError("The config has no model dict")
         self.config = config
-        #: Replaces the PyTorch network when set (`use_onnx`).
-        self.network: Callable[[Tensor], Tensor] | None = None
+        #: Replaces the PyTorch network when set (`use_onnx`): ``(batch, valid ratios) -> output``.
+        self.network: Callable[[Tensor, Tensor], Any] | None = None
         self.device = _device(device)
         self.max_batch_size = max(1, int(max_batch_size))
         model_cfg = _resolve_dict_file(config["model"], base_dir)
@@ -147,9 +147,10 @@ class MMOCRPredictor:
         check_exportable(self)
         self.network = OnnxNetwork(Path(path), threads)
 
-    def _network(self, batch: Tensor, samples: Sequence[Sample]) -> Tensor:
+    def _network(self, batch: Tensor, samples: Sequence[Sample]) -> Any:
         if self.network is not None:
-            return self.network(batch)
+            ratios = [valid_ratio_of(s) for s in samples]
+            return self.network(batch, torch.tensor(ratios, dtype=torch.float64))
         if self.task == "textdet":
             return self.model(batch)
         metas = [_with_valid_ratio(s) for s in samples]
@@ -235,6 +236,11 @@ def _with_valid_ratio(sample: Sample) -> dict[str, Any]:
     if "resize_shape" in meta:
         meta["valid_ratio"] = 1.0 * meta["resize_shape"][1] / sample.img.shape[-1]
     return meta
+
+
+def valid_ratio_of(sample: Sample) -> float:
+    """The ``valid_ratio`` the network reads from `_with_valid_ratio`'s metas (1.0 if none)."""
+    return float(_with_valid_ratio(sample).get("valid_ratio", 1.0))
 
 
 def _device(device: str | torch.device) -> torch.device:

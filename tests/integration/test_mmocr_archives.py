@@ -29,6 +29,12 @@ MODELS = {
     "dbnet": ("textdet", "dbnet_r18_fpnc_1200e_icdar2015"),
     "crnn": ("textrecog", "crnn_academic_dataset"),
 }
+#: Archived with --runtime onnx only: a recognizer fed valid_ratio (and, for the vertical
+#: image, three rotations in one batch) and a detector beyond DBNet.
+ONNX_ONLY = {
+    "sar": ("textrecog", "sar_r31_parallel_decoder_academic"),
+    "panet": ("textdet", "panet_r18_fpem_ffm_600e_icdar2015"),
+}
 IMAGES = {
     "textdet": ["det_640x640.png", "det_600x900.jpg"],
     "textrecog": ["rec_100x32.png", "rec_160x48.jpg", "rec_32x100_vertical.png"],
@@ -87,6 +93,10 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
                             "--model-name", f"{name}_onnx" if runtime == "onnx" else name,
                             "--runtime", runtime)  # fmt: skip
             assert out.strip().endswith(".mar")
+    for name, (task, stem) in ONNX_ONLY.items():
+        config, checkpoint = _files(task, stem)
+        _ocrserve("archive", str(config), str(checkpoint), "--output-folder", str(store),
+                  "--model-name", f"{name}_onnx", "--runtime", "onnx")  # fmt: skip
     config, checkpoint = _files("textrecog", "crnn_academic_dataset")
     _legacy_archive(store / "legacy_crnn.mar", config, checkpoint, marker)
     evil = tmp / "evil.pth"
@@ -125,10 +135,10 @@ def test_served_equals_predict(served, name: str) -> None:  # type: ignore[no-un
             assert len(local["boundary_result"]) == len(expected["boundary_result"])
 
 
-@pytest.mark.parametrize("name", ["dbnet", "crnn"])
+@pytest.mark.parametrize("name", ["dbnet", "crnn", "sar", "panet"])
 def test_onnx_archives_serve_within_parity_tolerances(served, name: str) -> None:  # type: ignore[no-untyped-def]
     srv, store, _ = served
-    task, stem = MODELS[name]
+    task, stem = {**MODELS, **ONNX_ONLY}[name]
     manifest = json.loads(zipfile.ZipFile(store / f"{name}_onnx.mar").read(MANIFEST_PATH))
     assert (
         manifest["ocrserve"]["engine"] == "onnx"
@@ -180,3 +190,16 @@ def test_archive_refuses_existing_without_force(tmp_path: Path) -> None:
     assert res.returncode == 2 and "already exists; use --force" in res.stderr
     _ocrserve(*args, "--force")
     shutil.rmtree(tmp_path)
+
+
+def test_archive_refuses_onnx_for_fcenet_with_the_reason(tmp_path: Path) -> None:
+    config, checkpoint = _files("textdet", "fcenet_r50_fpn_1500e_icdar2015")
+    res = subprocess.run(
+        [sys.executable, "-m", "ocrserve", "archive", str(config), str(checkpoint),
+         "--output-folder", str(tmp_path), "--runtime", "onnx"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert "FCENet is not exported" in res.stderr and "polygon NMS" in res.stderr
+    assert "--runtime torch" in res.stderr
+    assert not list(tmp_path.iterdir())
