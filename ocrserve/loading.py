@@ -33,7 +33,9 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
 
         config = _inside(folder, manifest.model_file or "config.py")
         weights = _inside(folder, manifest.serialized_file)
-        return MMOCRPredictor.from_files(config, weights, device=device, base_dir=folder)
+        return MMOCRPredictor.from_files(
+            config, weights, device=device, base_dir=folder, lean=True
+        )
     config = json.loads(_inside(folder, str(section.get("config", "config.json"))).read_text())
     kind, engine = section.get("kind"), section.get("engine")
     if kind == "ppocr":
@@ -46,7 +48,9 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
 
         weights = _inside(folder, manifest.serialized_file)
         config_path = _inside(folder, str(section.get("config", "config.json")))
-        predictor = MMOCRPredictor.from_files(config_path, weights, device=device, base_dir=folder)
+        predictor = MMOCRPredictor.from_files(
+            config_path, weights, device=device, base_dir=folder, lean=True
+        )
         if engine == "onnx":
             predictor.use_onnx(_inside(folder, str(section.get("onnx", "model.onnx"))), threads)
         return predictor

@@ -184,3 +184,15 @@ def test_from_files_with_a_dict_file(tmp_path: Path) -> None:
     predictor = MMOCRPredictor.from_files(config_file, checkpoint)
     (result,) = predictor.predict(_images()[:1])
     assert set(result["text"]) <= {"a", "b", "c"}
+
+
+def test_lean_detector_gives_the_same_boundaries_from_one_channel(
+    detector: MMOCRPredictor,
+) -> None:
+    config = _det_config()
+    lean = MMOCRPredictor(config, _weights(config), lean=True)
+    images = _images()
+    samples = lean.preprocess(images[0])
+    assert lean.forward(samples)[0].shape[1] == 1  # probability map only
+    assert detector.forward(detector.preprocess(images[0]))[0].shape[1] == 3
+    assert lean.predict(images) == detector.predict(images)

@@ -58,9 +58,21 @@ class DBHead(nn.Module):
         self.binarize = _branch(in_channels, with_bias)
         # MMOCR builds the threshold branch without bias whatever ``with_bias`` says.
         self.threshold = _branch(in_channels, False)
+        #: Compute only the probability map (`drop_unused_outputs`).
+        self.prob_only = False
+
+    def drop_unused_outputs(self) -> None:
+        """Return only the probability map from now on: all that `DBPostprocessor` reads.
+
+        This skips the threshold branch (about a quarter of DBNet-r18's time); the boundaries
+        are unchanged, the raw output then has one channel instead of MMOCR's three.
+        """
+        self.prob_only = True
 
     def forward(self, inputs: Tensor) -> Tensor:
         prob_map = self.binarize(inputs)
+        if self.prob_only:
+            return prob_map
         thr_map = self.threshold(inputs)
         binary_map = torch.reciprocal(1.0 + torch.exp(-50 * (prob_map - thr_map)))
         return torch.cat((prob_map, thr_map, binary_map), dim=1)
