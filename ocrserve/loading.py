@@ -13,7 +13,7 @@ from typing import Any
 from ocrserve.archive import MANIFEST_PATH, ArchiveError, parse_manifest
 from ocrserve.predictor import Predictor
 
-__all__ = ["load_predictor"]
+__all__ = ["load_predictor", "usable_device"]
 
 
 def _inside(folder: Path, name: str) -> Path:
@@ -23,19 +23,41 @@ def _inside(folder: Path, name: str) -> Path:
     return path
 
 
-def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> Predictor:
-    """The predictor an archive describes."""
+def usable_device(device: str) -> str:
+    """``device`` when PyTorch can use it, else "cpu" (with a line in the model log).
+
+    The server hands GPUs out by what the machine shows; a CPU-only PyTorch build, or a GPU
+    that PyTorch cannot see, must not stop the model from serving.
+    """
+    if not device.startswith("cuda"):
+        return device
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    if torch.cuda.is_available() and index < torch.cuda.device_count():
+        return device
+    print(f"{device} requested but PyTorch cannot use it: running on the CPU", flush=True)
+    return "cpu"
+
+
+def load_predictor(
+    model_dir: str | Path, threads: int, device: str = "cpu", *, cpu_fallback: bool = False
+) -> Predictor:
+    """The predictor an archive describes, its PyTorch network on ``device``.
+
+    ONNX Runtime networks (bundled PP-OCR models, ``--runtime onnx`` archives) run on the CPU
+    whatever ``device`` says; ``cpu_fallback`` turns an unusable CUDA device into the CPU.
+    """
     folder = Path(model_dir)
     manifest = parse_manifest((folder / MANIFEST_PATH).read_bytes(), folder.name)
     section: dict[str, Any] = dict(manifest.ocrserve)
     if manifest.is_legacy_mmocr:
         from ocrserve.mmocr_predictor import MMOCRPredictor
 
+        device = usable_device(device) if cpu_fallback else device
         config = _inside(folder, manifest.model_file or "config.py")
         weights = _inside(folder, manifest.serialized_file)
-        return MMOCRPredictor.from_files(
-            config, weights, device=device, base_dir=folder, lean=True
-        )
+        return MMOCRPredictor.from_files(config, weights, device=device, base_dir=folder, lean=True)
     config = json.loads(_inside(folder, str(section.get("config", "config.json"))).read_text())
     kind, engine = section.get("kind"), section.get("engine")
     if kind == "ppocr":
@@ -48,6 +70,10 @@ def load_predictor(model_dir: str | Path, threads: int, device: str = "cpu") -> 
 
         weights = _inside(folder, manifest.serialized_file)
         config_path = _inside(folder, str(section.get("config", "config.json")))
+        if engine == "onnx":
+            device = "cpu"
+        elif cpu_fallback:
+            device = usable_device(device)
         predictor = MMOCRPredictor.from_files(
             config_path, weights, device=device, base_dir=folder, lean=True
         )

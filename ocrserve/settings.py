@@ -72,6 +72,14 @@ class Settings:
             "CPU threads per worker; 0 divides the machine's cores among all workers (at least 1)."
         ),
     )
+    number_of_gpu: int = field(
+        default=-1,
+        metadata=_opt(
+            "GPUs the workers are spread over, round robin (number_of_gpu); -1: every GPU the "
+            "machine shows (CUDA_VISIBLE_DEVICES, else the NVIDIA driver's list); 0: CPU only. "
+            "Only PyTorch models use them; ONNX Runtime models stay on the CPU."
+        ),
+    )
     job_queue_size: int = field(
         default=100, metadata=_opt("Requests waiting per model before 503 (job_queue_size).")
     )
@@ -176,6 +184,8 @@ class Settings:
         for name in ("max_batch_delay", "threads_per_worker", "number_of_netty_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
+        if self.number_of_gpu < -1:
+            raise ConfigError(f"number_of_gpu={self.number_of_gpu!r}: must be >= -1")
         if self.token_expiration_min <= 0:
             raise ConfigError(f"token_expiration_min={self.token_expiration_min!r}: must be > 0")
         if self.metrics_mode not in ("prometheus", "log"):
@@ -215,6 +225,10 @@ class Settings:
                         not isinstance(value, int) or isinstance(value, bool) or value < 0
                     ):  # fmt: skip
                         raise ConfigError(f"models: {name} {version}: {key}={value!r}")
+                    elif key == "deviceType" and value not in ("cpu", "gpu"):
+                        raise ConfigError(
+                            f"models: {name} {version}: deviceType={value!r}: expected cpu or gpu"
+                        )
         return doc
 
     # -- construction --------------------------------------------------------------------

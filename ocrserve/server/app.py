@@ -268,6 +268,8 @@ def _model_config(settings: Settings, spec: ModelSpec) -> ModelConfig:
             "maxBatchDelay": "max_batch_delay", "responseTimeout": "response_timeout",
             "startupTimeout": "startup_timeout"}  # fmt: skip
     overrides = {field: opts[key] for key, field in keys.items() if key in opts}
+    if "deviceType" in opts:
+        overrides["device_type"] = opts["deviceType"]
     if "minWorkers" in opts and "maxWorkers" not in opts:
         overrides["max_workers"] = max(opts["minWorkers"], settings.default_workers_per_model)
     return ModelConfig.from_settings(settings, loaded_at_startup=True, **overrides)

@@ -34,7 +34,15 @@ from ocrserve.server.process import Worker
 from ocrserve.settings import Settings
 from ocrserve.store import LoadFailure
 
-__all__ = ["Engine", "EngineMetrics", "ModelConfig", "ModelVersionNotFound", "threads_per_worker"]
+__all__ = [
+    "Engine",
+    "EngineMetrics",
+    "GpuPool",
+    "ModelConfig",
+    "ModelVersionNotFound",
+    "threads_per_worker",
+    "visible_gpus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,8 @@ class ModelConfig:
     response_timeout: int = 120
     startup_timeout: int = 120
     loaded_at_startup: bool = False
+    #: "cpu", "gpu", or "" for the server's choice (a GPU when `number_of_gpu` gives any).
+    device_type: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ModelConfig:
@@ -111,7 +121,10 @@ class Supervisor:
         failures = 0
         while not self.retiring:
             rt.next_worker_id += 1
-            worker = Worker(rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels, rt.log_dir)
+            gpu = rt.gpus.take() if rt.gpus is not None and rt.config.device_type != "cpu" else None
+            worker = Worker(
+                rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels, rt.log_dir, gpu=gpu
+            )
             self.worker = worker
             try:
                 started = time.monotonic()
@@ -135,8 +148,8 @@ class Supervisor:
                     rt.spec.name, rt.spec.version, load_ms, worker_id=worker.id
                 )
             log.info(
-                "model %s: worker %s ready (pid %s) in %.0f ms, %d thread(s)",
-                rt.spec.name, worker.id, worker.pid, load_ms, rt.threads,
+                "model %s: worker %s ready (pid %s) in %.0f ms, %d thread(s), on %s",
+                rt.spec.name, worker.id, worker.pid, load_ms, rt.threads, worker.device,
             )  # fmt: skip
             try:
                 await self._serve(worker)
@@ -215,8 +228,10 @@ class ModelRuntime:
         config: ModelConfig,
         settings: Settings,
         metrics: EngineMetrics | None = None,
+        gpus: GpuPool | None = None,
     ) -> None:
         self.spec = spec
+        self.gpus = gpus
         self.config = config
         self.max_pixels = settings.max_image_pixels
         self.log_dir = os.environ.get("LOG_LOCATION") or settings.log_location
@@ -275,8 +290,10 @@ class ModelRuntime:
                 "status": w.status,
                 "memoryUsage": w.memory_usage(),
                 "pid": w.pid or -1,
-                "gpu": False,
-                "gpuUsage": "N/A",
+                "gpu": w.device.startswith("cuda"),
+                "gpuUsage": f"gpuId::{w.device.partition(':')[2] or 0}"
+                if w.device.startswith("cuda")
+                else "N/A",
             }
             for w in self.workers
         ]
@@ -291,7 +308,7 @@ class ModelRuntime:
             "maxBatchDelay": cfg.max_batch_delay,
             "responseTimeout": cfg.response_timeout,
             "startupTimeout": cfg.startup_timeout,
-            "deviceType": "cpu",
+            "deviceType": "gpu" if any(w["gpu"] for w in workers) else "cpu",
             "cpuThreads": self.threads,
             "loadedAtStartup": cfg.loaded_at_startup,
             "isDefault": self.spec.version == default_version,
@@ -323,6 +340,42 @@ def cpu_count() -> int:
     return max(1, cores)
 
 
+def visible_gpus() -> int:
+    """NVIDIA GPUs this process may use, found without loading CUDA.
+
+    ``CUDA_VISIBLE_DEVICES`` when set (CUDA stops at its first negative entry), else the
+    driver's list in ``/proc/driver/nvidia/gpus``; 0 when neither says any.
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        count = 0
+        for entry in env.split(","):
+            if not entry.strip() or entry.strip().startswith("-"):
+                break
+            count += 1
+        return count
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
+class GpuPool:
+    """GPU ids for new workers, round robin over all workers of all models (as TorchServe)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = max(0, count)
+        self._next = 0
+
+    def take(self) -> int | None:
+        """The GPU for the next worker, or None when there is none."""
+        if self.count == 0:
+            return None
+        gpu = self._next % self.count
+        self._next += 1
+        return gpu
+
+
 def threads_per_worker(settings: Settings, workers: int) -> int:
     """Divide the machine's cores among the workers (at least one thread each)."""
     if settings.threads_per_worker:
@@ -336,6 +389,8 @@ class Engine:
     def __init__(self, settings: Settings, metrics: EngineMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        gpus = settings.number_of_gpu if settings.number_of_gpu >= 0 else visible_gpus()
+        self.gpus = GpuPool(gpus)
         self.models: dict[str, dict[str, ModelRuntime]] = {}
         self.default_version: dict[str, str] = {}
         #: Configured models whose archive could not be loaded: name -> failure.
@@ -361,7 +416,10 @@ class Engine:
                 self.failures[spec.name] = LoadFailure(spec.name, spec.url, exc.message)
         threads = self._rebalance()
         total = sum(rt.config.min_workers for v in self.models.values() for rt in v.values())
-        log.info("%d worker(s) on %d core(s): %d thread(s) each", total, cpu_count(), threads)
+        log.info(
+            "%d worker(s) on %d core(s): %d thread(s) each; %d GPU(s) for PyTorch models",
+            total, cpu_count(), threads, self.gpus.count,
+        )  # fmt: skip
         for versions in self.models.values():
             for rt in versions.values():
                 rt.scale(rt.config.min_workers)
@@ -379,7 +437,7 @@ class Engine:
             raise Conflict(
                 f"Model version {spec.version} is already registered for model {spec.name}"
             )
-        runtime = ModelRuntime(spec, config, self.settings, self.metrics)
+        runtime = ModelRuntime(spec, config, self.settings, self.metrics, self.gpus)
         self.models.setdefault(spec.name, {})[spec.version] = runtime
         self.default_version.setdefault(spec.name, spec.version)
         self.failures.pop(spec.name, None)

@@ -23,15 +23,24 @@ class Worker:
     """A worker process and the pipe to it. Blocking calls run on its own thread."""
 
     def __init__(
-        self, wid: int, spec: ModelSpec, threads: int, max_pixels: int, log_dir: str | None = None
+        self,
+        wid: int,
+        spec: ModelSpec,
+        threads: int,
+        max_pixels: int,
+        log_dir: str | None = None,
+        *,
+        gpu: int | None = None,
     ) -> None:
         self.id = wid
         self.spec = spec
+        #: Where the model runs, as the worker reports once loaded ("cpu", "cuda:0", ...).
+        self.device = "cpu"
         parent, child = _ctx.Pipe(duplex=True)
         self.conn: Connection = parent
         self.process = _ctx.Process(
             target=worker_main,
-            args=(child, spec, threads, max_pixels, log_dir, wid),
+            args=(child, spec, threads, max_pixels, log_dir, wid, gpu),
             name=f"ocrserve-worker-{spec.name}-{wid}",
             daemon=True,
         )
@@ -56,6 +65,7 @@ class Worker:
         if msg.get("status") != READY:
             name, message = msg.get("error", ["InternalServerError", "load failed"])
             raise error_from_name(name, message)
+        self.device = str(msg.get("device", "cpu"))
 
     def roundtrip(self, bodies: list[bytes]) -> list[dict[str, Any]]:
         self.conn.send_bytes(json.dumps({"n": len(bodies)}).encode())

@@ -32,10 +32,11 @@ def limit_threads(threads: int) -> None:
         os.environ[var] = str(threads)
 
 
-def _build(spec: ModelSpec, threads: int) -> Any:
+def _build(spec: ModelSpec, threads: int, gpu: int | None) -> Any:
     from ocrserve.loading import load_predictor
 
-    return load_predictor(spec.model_dir, threads)
+    device = "cpu" if gpu is None else f"cuda:{gpu}"
+    return load_predictor(spec.model_dir, threads, device=device, cpu_fallback=True)
 
 
 def set_torch_threads(threads: int) -> None:
@@ -114,6 +115,7 @@ def worker_main(
     max_pixels: int,
     log_dir: str | None = None,
     wid: int = 0,
+    gpu: int | None = None,
 ) -> None:
     """Entry point of a worker process."""
     _redirect_output(log_dir, wid, spec.name)
@@ -122,13 +124,14 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _import_opencv().setNumThreads(threads)
-        predictor = _build(spec, threads)
+        predictor = _build(spec, threads, gpu)
         set_torch_threads(threads)
     except BaseException as exc:
         conn.send_bytes(json.dumps({"status": "failed", **_error(exc)}).encode())
         conn.close()
         return
-    conn.send_bytes(json.dumps({"status": READY, "pid": os.getpid()}).encode())
+    device = str(getattr(predictor, "device", "cpu"))
+    conn.send_bytes(json.dumps({"status": READY, "pid": os.getpid(), "device": device}).encode())
     while True:
         try:
             header = conn.recv_bytes()

@@ -94,3 +94,33 @@ def test_fail_all() -> None:
 def test_threads_divide_cores() -> None:
     assert threads_per_worker(Settings(threads_per_worker=3), 10) == 3
     assert threads_per_worker(Settings(), 10_000) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [("0", 1), ("0,1", 2), ("", 0), ("-1", 0), ("0,-1,1", 1), ("GPU-1234,GPU-5678", 2)],
+)
+def test_visible_gpus_follows_cuda_visible_devices(
+    monkeypatch: pytest.MonkeyPatch, value: str, count: int
+) -> None:
+    from ocrserve.server.engine import visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", value)
+    assert visible_gpus() == count
+
+
+def test_gpu_pool_hands_gpus_out_round_robin() -> None:
+    from ocrserve.server.engine import GpuPool
+
+    pool = GpuPool(2)
+    assert [pool.take() for _ in range(5)] == [0, 1, 0, 1, 0]
+    assert GpuPool(0).take() is None
+
+
+def test_engine_counts_gpus_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrserve.server.engine import Engine
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert Engine(Settings()).gpus.count == 3
+    assert Engine(Settings(number_of_gpu=0)).gpus.count == 0
+    assert Engine(Settings(number_of_gpu=1)).gpus.count == 1

@@ -59,6 +59,8 @@ def test_unknown_key_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
         ("batch_size=0", "batch_size=0"),
         ("enable_envvars_config=maybe", "enable_envvars_config"),
         ("inference_address=https://127.0.0.1:1", "inference_address"),
+        ("number_of_gpu=-2", "number_of_gpu=-2"),
+        ('models={"m": {"1.0": {"deviceType": "tpu"}}}', "deviceType='tpu'"),
     ],
 )
 def test_bad_value_names_key_and_value(tmp_path: Path, text: str, needle: str) -> None:
