@@ -159,7 +159,7 @@ def _model_store(settings: Settings) -> ModelStore:
     root = Path(settings.model_store) if settings.model_store else None
     if root is not None and not root.is_dir():
         raise ConfigError(f"model_store={settings.model_store!r}: not a folder")
-    return ModelStore(root, ensure_bundled_store())
+    return ModelStore(root, ensure_bundled_store)
 
 
 def _load_models(settings: Settings) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,9 @@ class ModelStore:
     """Locates archives (model store, bundled store) and extracts them into a work folder."""
 
     root: Path | None
-    bundled: Path | None = None
+    #: The bundled models' folder, or a function that makes it on first use (so that a
+    #: server of the user's own archives never builds, nor needs, the bundled ones).
+    bundled: Path | Callable[[], Path] | None = None
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ocrserve-models-")))
     _count: int = 0
 
@@ -74,6 +77,8 @@ class ModelStore:
                     return path
         name = location[:-4] if location.endswith(".mar") else location
         if self.bundled is not None and name in BUILTIN_MODELS:
+            if callable(self.bundled):
+                self.bundled = self.bundled()
             return self.bundled / f"{name}.mar"
         where = f"model store {self.root}" if self.root else "no model store given"
         raise ArchiveError(

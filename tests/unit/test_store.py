@@ -83,3 +83,20 @@ def test_mmocr_task() -> None:
     assert mmocr_task({"model": {"type": "CRNNNet"}}, "x") == "textrecog"
     with pytest.raises(ArchiveError, match="unknown MMOCR model type 'Foo'"):
         mmocr_task({"model": {"type": "Foo"}}, "x")
+
+
+def test_bundled_store_is_made_only_when_a_bundled_model_is_named(
+    tmp_path: Path, bundled: Path
+) -> None:
+    shutil.copy(bundled / "ppocr_rec.mar", tmp_path / "rec.mar")
+    calls: list[int] = []
+
+    def make() -> Path:
+        calls.append(1)
+        return bundled
+
+    store = ModelStore(tmp_path, make)
+    assert store.locate("rec") == tmp_path / "rec.mar" and not calls
+    assert store.locate("ocr") == bundled / "ocr.mar"
+    assert store.locate("ppocr_det") == bundled / "ppocr_det.mar"
+    assert calls == [1]
