@@ -64,6 +64,7 @@ class MMOCRPredictor:
         exif_orientation: bool | None = None,
         max_batch_size: int = 8,
         lean: bool = False,
+        allow_tf32: bool = False,
     ) -> None:
         """Build the network, load the weights strictly, build the pipeline and post-processing.
 
@@ -73,6 +74,10 @@ class MMOCRPredictor:
         ``exif_orientation`` overrides what the config's loading step implies. ``lean`` drops
         network outputs that post-processing never reads (DBNet's threshold and binary maps):
         the same results, faster, but `forward` then no longer returns MMOCR's raw output.
+        On a CUDA device, convolutions run in full FP32 unless ``allow_tf32``: PyTorch's
+        default TF32 convolutions (Ampere and later) move raw outputs by up to ~0.5 on the
+        MMOCR fixtures, and polygons and texts with them (``tools/device_parity.py``). This
+        sets ``torch.backends.cudnn.allow_tf32`` for the whole process.
         """
         if not isinstance(config.get("model"), Mapping):
             raise ConfigError("The config has no model dict")
@@ -80,6 +85,8 @@ class MMOCRPredictor:
         #: Replaces the PyTorch network when set (`use_onnx`): ``(batch, valid ratios) -> output``.
         self.network: Callable[[Tensor, Tensor], Any] | None = None
         self.device = _device(device)
+        if self.device.type == "cuda":
+            set_cuda_precision(allow_tf32)
         self.max_batch_size = max(1, int(max_batch_size))
         model_cfg = _resolve_dict_file(config["model"], base_dir)
         model = build_model(model_cfg)
@@ -249,6 +256,12 @@ def _with_valid_ratio(sample: Sample) -> dict[str, Any]:
 def valid_ratio_of(sample: Sample) -> float:
     """The ``valid_ratio`` the network reads from `_with_valid_ratio`'s metas (1.0 if none)."""
     return float(_with_valid_ratio(sample).get("valid_ratio", 1.0))
+
+
+def set_cuda_precision(allow_tf32: bool) -> None:
+    """Whether cuDNN convolutions may use TF32; matrix products always stay full FP32."""
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def _device(device: str | torch.device) -> torch.device:

@@ -38,12 +38,14 @@ def _flat(out: Any) -> list[np.ndarray]:
     return [out.float().cpu().numpy()]
 
 
-def check_model(folder: Path, images: Path, device: str) -> list[dict[str, Any]]:
+def check_model(
+    folder: Path, images: Path, device: str, allow_tf32: bool = False
+) -> list[dict[str, Any]]:
     stem = folder.name
     task = "textdet" if folder.parent.name == "textdet" else "textrecog"
     config, checkpoint = folder / f"{stem}.py", folder / "checkpoint.pth"
     on_cpu = MMOCRPredictor.from_files(config, checkpoint, device="cpu")
-    on_dev = MMOCRPredictor.from_files(config, checkpoint, device=device)
+    on_dev = MMOCRPredictor.from_files(config, checkpoint, device=device, allow_tf32=allow_tf32)
     rows = []
     for result_file in sorted((folder / "base").glob("*.result.json")):
         name = result_file.name.removesuffix(".result.json")
@@ -90,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         help="let cuDNN convolutions use TF32 (PyTorch's default on Ampere and later)",
     )
     args = ap.parse_args(argv)
-    torch.backends.cudnn.allow_tf32 = args.allow_tf32
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("CUDA is not available to PyTorch here", file=sys.stderr)
         return 2
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for folder in folders:
         try:
-            rows += check_model(folder, args.fixtures / "images", args.device)
+            rows += check_model(folder, args.fixtures / "images", args.device, args.allow_tf32)
         except Exception as exc:  # report every model, whatever breaks
             rows.append({"model": folder.name, "image": "-", "error": repr(exc)})
     print("| model | image | raw vs CPU | results vs CPU | results vs MMOCR 0.6.3 |")

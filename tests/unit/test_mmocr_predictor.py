@@ -196,3 +196,17 @@ def test_lean_detector_gives_the_same_boundaries_from_one_channel(
     assert lean.forward(samples)[0].shape[1] == 1  # probability map only
     assert detector.forward(detector.preprocess(images[0]))[0].shape[1] == 3
     assert lean.predict(images) == detector.predict(images)
+
+
+def test_cuda_precision_is_full_fp32_unless_tf32_is_asked_for() -> None:
+    from ocrserve.mmocr_predictor import set_cuda_precision
+
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        set_cuda_precision(False)
+        assert torch.backends.cudnn.allow_tf32 is False
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+        set_cuda_precision(True)
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
