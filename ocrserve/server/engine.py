@@ -377,7 +377,13 @@ class GpuPool:
 
 
 def threads_per_worker(settings: Settings, workers: int) -> int:
-    """Divide the machine's cores among the workers (at least one thread each)."""
+    """Threads for each of a model's ``workers``: its share of the machine's cores (at least 1).
+
+    Cores are divided among the workers of one model, which are busy together under load;
+    different models get the whole machine each, as they are rarely all busy at once. Workers
+    wait passively (OpenMP and ONNX Runtime threads do not spin), so when they are, they share
+    the cores without the collapse that spinning threads cause.
+    """
     if settings.threads_per_worker:
         return settings.threads_per_worker
     return max(1, cpu_count() // max(1, workers))
@@ -402,7 +408,7 @@ class Engine:
         failures: Iterable[LoadFailure] = (),
         configs: dict[tuple[str, str], ModelConfig] | None = None,
     ) -> None:
-        """Register the startup models; threads are shared out among all their workers."""
+        """Register the startup models and start their workers."""
         self.failures.update((f.name, f) for f in failures)
         configs = configs or {}
         default = ModelConfig.from_settings(self.settings, loaded_at_startup=True)
@@ -414,11 +420,11 @@ class Engine:
             except OcrServeError as exc:
                 log.error("not loading %s: %s", spec.url, exc.message)
                 self.failures[spec.name] = LoadFailure(spec.name, spec.url, exc.message)
-        threads = self._rebalance()
-        total = sum(rt.config.min_workers for v in self.models.values() for rt in v.values())
+        runtimes = [rt for versions in self.models.values() for rt in versions.values()]
         log.info(
-            "%d worker(s) on %d core(s): %d thread(s) each; %d GPU(s) for PyTorch models",
-            total, cpu_count(), threads, self.gpus.count,
+            "%d worker(s) on %d core(s) (threads per worker: %s); %d GPU(s) for PyTorch models",
+            sum(rt.config.min_workers for rt in runtimes), cpu_count(),
+            ", ".join(f"{rt.spec.name} {rt.threads}" for rt in runtimes) or "-", self.gpus.count,
         )  # fmt: skip
         for versions in self.models.values():
             for rt in versions.values():
@@ -442,17 +448,8 @@ class Engine:
         self.default_version.setdefault(spec.name, spec.version)
         self.failures.pop(spec.name, None)
         if start:
-            self._rebalance()
             runtime.scale(config.min_workers)
         return runtime
-
-    def _rebalance(self) -> int:
-        """Share the cores among all configured workers; applies to workers started from now."""
-        runtimes = [rt for versions in self.models.values() for rt in versions.values()]
-        threads = threads_per_worker(self.settings, sum(rt.config.min_workers for rt in runtimes))
-        for rt in runtimes:
-            rt.threads = threads
-        return threads
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
         versions = self.models.get(name)
@@ -510,7 +507,8 @@ class Engine:
             raise BadRequest(f"At most {cap} workers per model (max_workers_per_model).")
         runtime = self.get(name, version)
         runtime.config = replace(runtime.config, min_workers=min_workers, max_workers=max_workers)
-        self._rebalance()
+        # Applies to the workers started from now; running ones keep their thread count.
+        runtime.threads = threads_per_worker(self.settings, max(1, min_workers))
         runtime.scale(min_workers)
         return runtime
 

@@ -106,3 +106,12 @@ def test_end_to_end_reads_demo_in_reading_order(det_image: np.ndarray) -> None:
     lines = json.loads((DEMO / "demo_text_det.json").read_text())["lines"]
     (res,) = e2e.predict([det_image])
     assert [r["text"] for r in res["result"]] == [line["text"] for line in lines]
+
+
+def test_sessions_do_not_spin() -> None:
+    from ocrserve.builtin.onnx import create_session, weights_path
+
+    session = create_session(weights_path("cls"), 2)
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 2

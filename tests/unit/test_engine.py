@@ -96,6 +96,40 @@ def test_threads_divide_cores() -> None:
     assert threads_per_worker(Settings(), 10_000) == 1
 
 
+def test_each_model_divides_the_cores_among_its_own_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ocrserve.modelspec import ModelSpec
+    from ocrserve.server import engine as engine_module
+    from ocrserve.server.engine import Engine, ModelConfig
+
+    monkeypatch.setattr(engine_module, "cpu_count", lambda: 8)
+    engine = Engine(Settings())
+    spec = ModelSpec(name="a", version="1.0", url="a.mar", model_dir=".", task="textdet")
+    one = engine.register(spec, ModelConfig(min_workers=1, max_workers=1))
+    two = engine.register(
+        ModelSpec(name="b", version="1.0", url="b.mar", model_dir=".", task="textdet"),
+        ModelConfig(min_workers=4, max_workers=4),
+    )
+    assert (one.threads, two.threads) == (8, 2)
+
+
+def test_worker_threads_wait_passively(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrserve.server.worker import limit_threads
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "0")
+    limit_threads(3)
+    import os
+
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a user's own choice stays
+    limit_threads(3)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
 @pytest.mark.parametrize(
     ("value", "count"),
     [("0", 1), ("0,1", 2), ("", 0), ("-1", 0), ("0,-1,1", 1), ("GPU-1234,GPU-5678", 2)],
