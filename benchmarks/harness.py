@@ -285,6 +285,11 @@ class Server:
     def rss(self) -> dict[int, int]:
         return tree_rss(self.proc.pid)
 
+    def workers(self, model: str) -> list[dict[str, Any]]:
+        """The model's workers as describe lists them (TorchServe and ocrserve alike)."""
+        info = httpx.get(f"{self.management}/models/{model}", timeout=10).json()[0]
+        return list(info["workers"])
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -348,18 +353,25 @@ def torchserve_bin() -> Path | None:
     return None
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
 class TorchServe(Server):
     """The real TorchServe 0.12 serving one ``.mar`` through ``ocrserve.torchserve_handler``.
 
-    Made comparable with one ocrserve worker: 1 worker, ``OMP_NUM_THREADS=threads`` (the
-    handler and PyTorch read it), one netty (HTTP) thread and one netty client (backend) thread,
-    ocrserve's job queue size, no system-metrics collector. TMPDIR is private, so its pid file
+    Matched with one ocrserve worker (``threads`` given): 1 worker, ``OMP_NUM_THREADS=threads``
+    (the handler and PyTorch read it), one netty (HTTP) thread and one netty client (backend)
+    thread. At TorchServe's defaults (``threads=None``): its default worker count (one per
+    core) and thread settings (none: PyTorch's own default). Both: ocrserve's job queue size,
+    no system-metrics collector. TMPDIR is private, so its pid file
     (``$TMPDIR/.model_server.pid``) cannot clash with another TorchServe on the machine.
     """
 
     name = "torchserve"
 
-    def __init__(self, launcher: Path, archive: Path, threads: int, timeout: float = 300.0) -> None:
+    def __init__(
+        self, launcher: Path, archive: Path, threads: int | None, timeout: float = 300.0
+    ) -> None:
         if shutil.which("java") is None:
             sys.exit("TorchServe needs Java 17 (java is not on PATH)")
         self.launcher = launcher
@@ -371,22 +383,27 @@ class TorchServe(Server):
         store.mkdir()
         os.symlink(archive, store / archive.name)
         config = self.work / "config.properties"
+        matched = (
+            "default_workers_per_model=1\nnumber_of_netty_threads=1\nnetty_client_threads=1\n"
+            if threads is not None
+            else ""
+        )
         config.write_text(
             f"inference_address={self.url}\nmanagement_address={self.management}\n"
             f"metrics_address={metrics}\ndisable_token_authorization=true\n"
-            "default_workers_per_model=1\ninstall_py_dep_per_model=false\n"
-            "number_of_netty_threads=1\nnetty_client_threads=1\njob_queue_size=100\n"
+            f"install_py_dep_per_model=false\n{matched}job_queue_size=100\n"
             "disable_system_metrics=true\nenable_envvars_config=false\n"
         )
+        env = {k: v for k, v in os.environ.items() if k not in _THREAD_VARS}
         self.env = {
-            **os.environ,
+            **env,
             "PATH": f"{launcher.parent}:{os.environ['PATH']}",
             "LOG_LOCATION": str(self.work / "logs"),
             "METRICS_LOCATION": str(self.work / "logs"),
             "TMPDIR": str(self.work),
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
         }
+        if threads is not None:
+            self.env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         cmd = [str(launcher), "--start", "--foreground", "--ncs", "--ts-config", str(config)]
         cmd += ["--model-store", str(store), "--models", archive.name, "--disable-token-auth"]
         self.log_path = self.work / "ts.out"
@@ -401,7 +418,7 @@ class TorchServe(Server):
 
         def ready() -> bool:
             info = httpx.get(f"{self.management}/models/{self.model}", timeout=2).json()[0]
-            return any(w["status"] == "READY" for w in info["workers"])
+            return bool(info["workers"]) and all(w["status"] == "READY" for w in info["workers"])
 
         try:
             self.wait(ready, timeout)

@@ -60,7 +60,7 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
     ours = Ocrserve([str(archive)], *shlex.split(args.server_args))
     threads = int(ours.describe("dbnet_r18")["cpuThreads"])
     try:
-        theirs = TorchServe(launcher, archive, threads)
+        theirs = TorchServe(launcher, archive, threads if args.setup == "matched" else None)
     except BaseException:
         ours.stop()
         raise
@@ -86,10 +86,12 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
                         f"{res['p50']:.0f} p99 {res['p99']:.0f} ms (load {res['loadavg']})"
                     )
         rss = {s.name: sum(s.rss().values()) for s in servers}
+        workers = {s.name: len(s.workers("dbnet_r18")) for s in servers}
     finally:
         theirs.stop()
         ours.stop()
-    rows, report = [], {"threads": threads, "same_answer": same, "rss_bytes": rss, "runs": {}}
+    rows, report = [], {"setup": args.setup, "threads": threads, "workers": workers}
+    report.update(same_answer=same, rss_bytes=rss, runs={})
     for c in (1, 4):
         agg = {}
         for name, by_c in runs.items():
@@ -122,8 +124,9 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
         report[f"c{c}"] = agg
     m = machine()
     print(
-        f"\n### ocrserve vs TorchServe 0.12: DBNet-r18 (fixture), {image.name}, "
-        f"1 worker x {threads} thread(s)\n"
+        f"\n### ocrserve vs TorchServe 0.12: DBNet-r18 (fixture), {image.name}, {args.setup}: "
+        f"ocrserve {workers['ocrserve']} worker(s) x {threads} thread(s), TorchServe "
+        f"{workers['torchserve']} worker(s)\n"
     )
     print(
         f"{m['cpu']}, {m['cores']} cores, load average now {m['loadavg']}; "
@@ -246,6 +249,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--count", type=int, default=10, help="requests per client per run")
     ap.add_argument("--det-image", type=Path, default=FIXTURES / "images" / "det_1280x720.jpg")
     ap.add_argument("--server-args", default="", help="extra ocrserve args (DBNet part)")
+    ap.add_argument(
+        "--setup",
+        choices=["matched", "defaults"],
+        default="matched",
+        help="TorchServe with ocrserve's worker and thread counts, or at its own defaults",
+    )
     ap.add_argument("--ocr-server-args", default="", help="extra ocrserve args (ocr part)")
     ap.add_argument("--concurrency", type=int, default=4, help="RapidOCR comparison")
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "textset-public")
