@@ -71,9 +71,11 @@ class MMOCRPredictor:
         ``config`` is a whole MMOCR config as a dict (`ocrserve.mmlab.load_config`),
         ``state_dict`` its weights in MMOCR 0.x or 1.x names; a relative ``dict_file`` the
         config names is looked for in ``base_dir`` when not found from the working directory.
-        ``exif_orientation`` overrides what the config's loading step implies. ``lean`` drops
-        network outputs that post-processing never reads (DBNet's threshold and binary maps):
-        the same results, faster, but `forward` then no longer returns MMOCR's raw output.
+        ``exif_orientation`` overrides what the config's loading step implies. ``lean`` is how
+        the server runs a model: network outputs that post-processing never reads are dropped
+        (DBNet's threshold and binary maps), and detectors that allow it run channels-last;
+        the results stay within the parity tolerances, faster, but `forward` no longer returns
+        MMOCR's raw output.
         On a CUDA device, convolutions run in full FP32 unless ``allow_tf32``: PyTorch's
         default TF32 convolutions (Ampere and later) move raw outputs by up to ~0.5 on the
         MMOCR fixtures, and polygons and texts with them (``tools/device_parity.py``). This
@@ -94,11 +96,15 @@ class MMOCRPredictor:
             raise ConfigError(f"Model type {model_cfg.get('type')!r} is neither kind of model")
         self.model: SingleStageTextDetector | EncodeDecodeRecognizer = model
         _load_weights(self.model, state_dict)
+        #: Whether inputs go to the network in channels-last memory format.
+        self.channels_last = lean and bool(getattr(self.model, "channels_last", False))
         if lean:
             for module in self.model.modules():
                 drop = getattr(module, "drop_unused_outputs", None)
                 if callable(drop):
                     drop()
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model.to(self.device).eval()
 
         pipeline_cfg = select_test_pipeline(config)
@@ -167,6 +173,8 @@ class MMOCRPredictor:
             ratios = [valid_ratio_of(s) for s in samples]
             return self.network(batch, torch.tensor(ratios, dtype=torch.float64))
         if self.task == "textdet":
+            if self.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
             return self.model(batch)
         metas = [_with_valid_ratio(s) for s in samples]
         return self.model(batch, metas)

@@ -14,3 +14,5 @@ __all__ = ["DBNet"]
 @MODELS.register("DBNet", ignore=("train_cfg", "test_cfg", "show_score"))
 class DBNet(SingleStageTextDetector):
     """A single-stage detector whose head is a ``DBHead``."""
+
+    channels_last = True

@@ -14,3 +14,5 @@ __all__ = ["PANet"]
 @MODELS.register("PANet", ignore=("train_cfg", "test_cfg", "show_score"))
 class PANet(SingleStageTextDetector):
     """A single-stage detector whose head is a ``PANHead``."""
+
+    channels_last = True
