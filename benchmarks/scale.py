@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--server-args", default="", help="extra `ocrserve start` arguments")
     ap.add_argument("--no-defaults", action="store_true", help="skip the bundled-models row")
+    ap.add_argument("--tag", default="", help="suffix of the result file name")
     args = ap.parse_args(argv)
 
     location, _ = model_archive(args.model)
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     path = write_result(
-        f"scale_{model}",
+        f"scale_{model}{args.tag}",
         {"model": model, "concurrency": args.concurrency, "runs": runs, "defaults": default_runs},
     )
     print(f"\nwrote {path}")
