@@ -1,8 +1,9 @@
 """PP-OCRv4 text recognition (CTC) and the text-angle classifier, on ONNX Runtime.
 
 Recognition follows PaddleOCR's published inference settings: BGR crop resized to height 48
-keeping its aspect ratio, width at least 320 and otherwise the widest crop of its batch,
-normalised to [-1, 1] and zero-padded on the right; crops are sorted by aspect ratio and run
+keeping its aspect ratio, width at least 320 and otherwise the widest crop of its batch (at
+most 100 heights: wider crops are squeezed), normalised to [-1, 1] and zero-padded on the
+right; crops are sorted by aspect ratio and run
 in batches of ``rec_batch_num`` (6). CTC greedy decoding uses the character list stored in the
 model's own metadata, with blank first and a space last (``use_space_char``); the score is the
 mean probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls) uses
@@ -56,7 +57,13 @@ class PPOCRRecognizer:
     task = "textrecog"
     exif_orientation = True
 
-    def __init__(self, threads: int = 1, batch_num: int = 6, model: Path | None = None) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        batch_num: int = 6,
+        model: Path | None = None,
+        max_ratio: float = 100.0,
+    ) -> None:
         self.session = create_session(model or weights_path("rec"), threads)
         self._input = self.session.get_inputs()[0].name
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -70,10 +77,14 @@ class PPOCRRecognizer:
             )
         self.height, self.min_width = 48, 320
         self.batch_num = batch_num
+        #: Crops wider than this many heights are squeezed to it (48 x 100 = 4800 pixels): an
+        #: image of 20 x 10000 pixels would otherwise cost seconds, one of 20 x 2,000,000
+        #: (within the pixel cap) minutes. Real lines stay far below it.
+        self.max_ratio = max_ratio
 
     def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """Text and score per crop, batching crops of similar aspect ratio together."""
-        ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
+        ratios = [min(self.max_ratio, c.shape[1] / max(c.shape[0], 1)) for c in crops]
         order = np.argsort(ratios, kind="stable")
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for start in range(0, len(crops), self.batch_num):

@@ -115,3 +115,23 @@ def test_sessions_do_not_spin() -> None:
     options = session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.intra_op_num_threads == 2
+
+
+def test_very_wide_crops_are_squeezed_to_100_heights() -> None:
+    import numpy as np
+
+    from ocrserve.builtin.rec import PPOCRRecognizer
+
+    rec = PPOCRRecognizer(threads=1)
+    widths: list[int] = []
+    session = rec.session
+
+    class Recording:
+        def run(self, names: object, feeds: dict[str, np.ndarray]) -> object:
+            widths.append(next(iter(feeds.values())).shape[-1])
+            return session.run(names, feeds)  # type: ignore[arg-type]
+
+    rec.session = Recording()  # type: ignore[assignment]
+    crops = [np.full((20, 10_000, 3), 255, np.uint8), np.full((48, 480, 3), 255, np.uint8)]
+    assert len(rec.recognize(crops)) == 2
+    assert widths == [4800]  # one batch, as wide as the squeezed crop
