@@ -77,7 +77,10 @@ def check_model(
 
 
 def _verdict(ok: bool, vertex: float | None, score: float | None) -> str:
-    parts = [f"vertices {vertex:.2g} px" if vertex is not None else "", f"scores {score:.2g}"]
+    parts = [
+        f"vertices {vertex:.2g} px" if vertex is not None else "",
+        f"scores {score:.2g}" if score is not None else "no instances",
+    ]
     return ("agrees" if ok else "DIFFERS") + ": " + ", ".join(p for p in parts if p)
 
 
