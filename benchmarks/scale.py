@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Scaling: throughput as workers go from 1 to the number of cores, memory, cold start.
 
-For each worker count (cores are divided among the workers: 2 cores -> 1 x 2 or 2 x 1 threads)
-a fresh ocrserve serves ``--model``; cold start is the time from launching the server to
+For each worker count (threads per worker: ocrserve's default, every core, unless
+``--server-args "--threads-per-worker N"``) a fresh ocrserve serves ``--model``; cold start is the time from launching the server to
 ``/ping`` answering 200 (every worker loaded), memory the RSS of the server process and of each
 worker once warm. Throughput comes from `loadgen.py` at ``--concurrency`` clients (default
 2 x cores, the same for every worker count). Worker counts alternate over ``--rounds``. The

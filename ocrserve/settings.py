@@ -69,8 +69,8 @@ class Settings:
     threads_per_worker: int = field(
         default=0,
         metadata=_opt(
-            "CPU threads per worker; 0 divides the machine's cores among the workers of each "
-            "model (at least 1)."
+            "CPU threads per worker; 0: every core (idle threads sleep, so busy workers share "
+            "the cores)."
         ),
     )
     number_of_gpu: int = field(

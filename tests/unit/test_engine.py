@@ -91,27 +91,18 @@ def test_fail_all() -> None:
     asyncio.run(run())
 
 
-def test_threads_divide_cores() -> None:
-    assert threads_per_worker(Settings(threads_per_worker=3), 10) == 3
-    assert threads_per_worker(Settings(), 10_000) == 1
-
-
-def test_each_model_divides_the_cores_among_its_own_workers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_every_worker_gets_every_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     from ocrserve.modelspec import ModelSpec
     from ocrserve.server import engine as engine_module
     from ocrserve.server.engine import Engine, ModelConfig
 
     monkeypatch.setattr(engine_module, "cpu_count", lambda: 8)
+    assert threads_per_worker(Settings(threads_per_worker=3)) == 3
+    assert threads_per_worker(Settings()) == 8
     engine = Engine(Settings())
     spec = ModelSpec(name="a", version="1.0", url="a.mar", model_dir=".", task="textdet")
-    one = engine.register(spec, ModelConfig(min_workers=1, max_workers=1))
-    two = engine.register(
-        ModelSpec(name="b", version="1.0", url="b.mar", model_dir=".", task="textdet"),
-        ModelConfig(min_workers=4, max_workers=4),
-    )
-    assert (one.threads, two.threads) == (8, 2)
+    runtime = engine.register(spec, ModelConfig(min_workers=4, max_workers=4))
+    assert runtime.threads == 8
 
 
 def test_worker_threads_wait_passively(monkeypatch: pytest.MonkeyPatch) -> None:
