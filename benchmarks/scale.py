@@ -2,7 +2,8 @@
 """Scaling: throughput as workers go from 1 to the number of cores, memory, cold start.
 
 For each worker count (threads per worker: ocrserve's default, every core, unless
-``--server-args "--threads-per-worker N"``) a fresh ocrserve serves ``--model``; cold start is the time from launching the server to
+``--server-args "--threads-per-worker N"``) a fresh ocrserve serves ``--model``; cold start is
+the time from launching the server to
 ``/ping`` answering 200 (every worker loaded), memory the RSS of the server process and of each
 worker once warm. Throughput comes from `loadgen.py` at ``--concurrency`` clients (default
 2 x cores, the same for every worker count). Worker counts alternate over ``--rounds``. The
