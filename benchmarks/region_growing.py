@@ -14,12 +14,11 @@ Usage (from the repository root): python benchmarks/region_growing.py [--repeat 
 from __future__ import annotations
 
 import argparse
-import time
 from collections import deque
-from collections.abc import Callable
 
 import cv2
 import numpy as np
+from harness import timed
 
 from ocrserve.pipelines.postprocess.region_growing import contour_expand, pixel_group
 
@@ -53,15 +52,6 @@ def queue_contour_expand(masks: np.ndarray, labels: np.ndarray) -> np.ndarray:
                 out[ny, nx] = out[y, x]
                 queue.append((ny, nx))
     return out
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 90))
 
 
 def main() -> None:

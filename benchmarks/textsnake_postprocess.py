@@ -14,11 +14,10 @@ Usage (from the repository root): python benchmarks/textsnake_postprocess.py [--
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import cv2
 import numpy as np
+from harness import timed
 
 from ocrserve.pipelines.postprocess import textsnake
 from ocrserve.pipelines.postprocess.introsort import legacy_argsort
@@ -59,15 +58,6 @@ def looping_merge_disks(disks: np.ndarray, thr: float) -> np.ndarray:
         merged.append(np.mean(disks[np.hstack([i, close])], axis=0) if close.size else disks[i])
         order = rest[dist > limit]
     return np.vstack(merged)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 90))
 
 
 def main() -> None:

@@ -21,14 +21,12 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from harness import FIXTURES, REPO, log, machine, md_table, write_result
+from harness import FIXTURES, REPO, log, machine, md_table, timed, write_result
 
 #: (config path under configs/, image): the zoo's configs with a fixture at parity.
 MODELS = [
@@ -50,13 +48,7 @@ MODELS = [
 
 
 def _median_ms(fn: Any, n: int) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    return timed(fn, n, warmup=1)[0]
 
 
 def _measure(config_path: str, image_path: str, threads: int, n: int, onnx: bool) -> dict[str, Any]:
