@@ -158,8 +158,8 @@ def model_archive(name: str) -> tuple[str, Path]:
 
 def extracted(location: str) -> Path:
     """An extracted copy of an archive (fixture .mar path or bundled model name)."""
-    from ocrserve.archive import extract_archive
-    from ocrserve.builtin.store import build_bundled_archive
+    from ocrserve.archives.bundled import build_bundled_archive
+    from ocrserve.archives.mar import extract_archive
 
     dest = Path(tempfile.mkdtemp(prefix="ocrserve-bench-"))
     path = Path(location)
@@ -178,7 +178,7 @@ def _inprocess_child(conn: Any, model_dir: str, threads: int, body: bytes, n: in
 
     worker.limit_threads(threads)
     worker._import_opencv().setNumThreads(threads)
-    from ocrserve.loading import load_predictor
+    from ocrserve.archives.loader import load_predictor
 
     predictor = load_predictor(model_dir, threads)
     worker.set_torch_threads(threads)

@@ -2,7 +2,7 @@
 """Speed of PSENet's and PANet's connected-component growing on a 1280x720 map.
 
 ocrserve grows components with whole-array BFS levels in numpy
-(`ocrserve.pipelines.postprocess.region_growing`), where mmcv used C++ loops. mmcv cannot be
+(`ocrserve.mmocr.pipelines.postprocess.region_growing`), where mmcv used C++ loops. mmcv cannot be
 installed next to current PyTorch, so the baseline run in the same process is the plain
 first-in-first-out queue in Python that mirrors mmcv's C++ loop for loop (also a check: both
 must give the same labels); ``cv2.connectedComponents`` on the same map is printed as a
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from harness import timed
 
-from ocrserve.pipelines.postprocess.region_growing import contour_expand, pixel_group
+from ocrserve.mmocr.pipelines.postprocess.region_growing import contour_expand, pixel_group
 
 H, W = 720, 1280
 

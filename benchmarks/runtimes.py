@@ -56,8 +56,8 @@ def build(name: str, threads: int) -> tuple[Any, Any, list[Any], float]:
     """(torch predictor, onnx predictor, [sample], export max diff) for a fixture model."""
     import cv2
 
-    from ocrserve.mmocr_predictor import MMOCRPredictor
-    from ocrserve.onnx_export import export_onnx
+    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+    from ocrserve.mmocr.onnx_export import export_onnx, load_onnx_network, model_type
 
     task, stem, image = RUNTIME_MODELS[name]
     folder = FIXTURES / task / stem
@@ -66,7 +66,7 @@ def build(name: str, threads: int) -> tuple[Any, Any, list[Any], float]:
     onnx_path = RESULTS / "onnx" / f"{name}.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     diff = export_onnx(torch_pred, onnx_path)
-    onnx_pred.use_onnx(onnx_path, threads)
+    onnx_pred.network = load_onnx_network(model_type(onnx_pred), onnx_path, threads)
     img = cv2.imread(str(FIXTURES / "images" / image), cv2.IMREAD_COLOR)
     samples = torch_pred.preprocess(img)[:1]
     return torch_pred, onnx_pred, samples, diff

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 from harness import timed
 
-from ocrserve.pipelines.postprocess import textsnake
-from ocrserve.pipelines.postprocess.introsort import legacy_argsort
+from ocrserve.mmocr.pipelines.postprocess import textsnake
+from ocrserve.mmocr.pipelines.postprocess.introsort import legacy_argsort
 
 H, W = 736, 1312  # 1280x720 after MMOCR's resize to 736 and padding to 32
 

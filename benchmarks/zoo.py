@@ -59,9 +59,9 @@ def _measure(config_path: str, image_path: str, threads: int, n: int, onnx: bool
     import torch
 
     from ocrserve.errors import OcrServeError
-    from ocrserve.mmlab import load_config
-    from ocrserve.mmocr_predictor import MMOCRPredictor
-    from ocrserve.models import build_model
+    from ocrserve.mmocr import load_config
+    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+    from ocrserve.mmocr.models import build_model
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
@@ -80,13 +80,15 @@ def _measure(config_path: str, image_path: str, threads: int, n: int, onnx: bool
         "predict_ms": _median_ms(lambda: predictor.predict([image]), n),
     }
     if onnx:
-        from ocrserve.onnx_export import export_onnx
+        from ocrserve.mmocr.onnx_export import export_onnx, load_onnx_network, model_type
 
         full = MMOCRPredictor(config, state)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 export_onnx(full, Path(tmp) / "model.onnx")
-                full.use_onnx(Path(tmp) / "model.onnx", threads)
+                full.network = load_onnx_network(
+                    model_type(full), Path(tmp) / "model.onnx", threads
+                )
                 out["onnx_network_ms"] = _median_ms(lambda: full.forward(samples), n)
             except OcrServeError as exc:
                 out["onnx"] = exc.message

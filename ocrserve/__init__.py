@@ -1,7 +1,61 @@
-"""ocrserve: serve OCR models over TorchServe's REST API, without Java or mmcv."""
+"""ocrserve: serve OCR models over TorchServe's REST API, without Java or mmcv.
+
+The public Python API (the server and the ``ocrserve`` command are the rest):
+
+- `load_predictor(model_dir, threads)`: the `Predictor` an extracted archive describes;
+- `MMOCRPredictor`: an MMOCR 0.x config and checkpoint as a `Predictor` (needs PyTorch:
+  ``pip install 'ocrserve[torch]'``; imported on first use);
+- `Predictor`: what both are, ``predict(images) -> [result dict, ...]``;
+- the errors, each mapped to TorchServe's ``{"code", "type", "message"}``.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__"]
+from ocrserve.archives.loader import load_predictor
+from ocrserve.errors import (
+    ArchiveError,
+    BadRequest,
+    CheckpointError,
+    ConfigError,
+    InvalidInput,
+    ModelLoadError,
+    ModelNotFound,
+    OcrServeError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    WorkerTimeout,
+)
+from ocrserve.predictor import Predictor
+from ocrserve.version import __version__
+
+if TYPE_CHECKING:
+    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+
+
+__all__ = [
+    "ArchiveError",
+    "BadRequest",
+    "CheckpointError",
+    "ConfigError",
+    "InvalidInput",
+    "MMOCRPredictor",
+    "ModelLoadError",
+    "ModelNotFound",
+    "OcrServeError",
+    "PayloadTooLarge",
+    "Predictor",
+    "ServiceUnavailable",
+    "WorkerTimeout",
+    "__version__",
+    "load_predictor",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MMOCRPredictor":  # imports torch: only when asked for
+        from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+
+        return MMOCRPredictor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

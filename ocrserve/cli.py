@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocrserve import __version__
-from ocrserve.compare import add_compare_parser
+from ocrserve.archives.store import ModelStore
+from ocrserve.compare.runner import add_compare_parser
 from ocrserve.errors import ConfigError, OcrServeError
 from ocrserve.settings import Settings, parse_address
-from ocrserve.store import ModelStore
+from ocrserve.version import __version__
 
 __all__ = ["main"]
 
@@ -154,7 +154,7 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _model_store(settings: Settings) -> ModelStore:
-    from ocrserve.builtin.store import ensure_bundled_store
+    from ocrserve.archives.bundled import ensure_bundled_store
 
     root = Path(settings.model_store) if settings.model_store else None
     if root is not None and not root.is_dir():
@@ -323,13 +323,13 @@ def _predict(inputs: list[str], device: str, threads: int) -> int:
         raise ConfigError("usage: ocrserve predict CONFIG CHECKPOINT IMAGE... | MODEL.mar IMAGE...")
     with tempfile.TemporaryDirectory(prefix="ocrserve-predict-") as tmp:
         if len(model_args) == 1:
-            from ocrserve.archive import extract_archive
-            from ocrserve.loading import load_predictor
+            from ocrserve.archives.loader import load_predictor
+            from ocrserve.archives.mar import extract_archive
 
             extract_archive(model_args[0], tmp)
             predictor = load_predictor(tmp, threads=threads, device=device)
         else:
-            from ocrserve.mmocr_predictor import MMOCRPredictor
+            from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 
             predictor = MMOCRPredictor.from_files(model_args[0], model_args[1], device=device)
         set_torch_threads(threads)
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "key":
             return _print_key(args.key_file, args.type)
         if args.command == "archive":
-            from ocrserve.archiver import archive_mmocr
+            from ocrserve.mmocr.archiver import archive_mmocr
 
             out = archive_mmocr(
                 args.config, args.checkpoint, args.output_folder, args.model_name,
@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(out)
             return 0
         if args.command == "compare":
-            from ocrserve.compare import run_compare
+            from ocrserve.compare.runner import run_compare
 
             return run_compare(args)
         if args.command == "predict":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArchiveError",
     "BadRequest",
     "CheckpointError",
     "ConfigError",
@@ -17,12 +18,15 @@ __all__ = [
     "DownloadArchiveError",
     "InternalServerError",
     "InvalidInput",
+    "InvalidModelVersion",
     "InvalidToken",
     "ModelLoadError",
     "ModelNotFound",
+    "ModelVersionNotFound",
     "OcrServeError",
     "PayloadTooLarge",
     "ResourceNotFound",
+    "ResultFormatError",
     "ServiceUnavailable",
     "WorkerTimeout",
     "error_body",
@@ -152,6 +156,27 @@ class CheckpointError(ModelLoadError):
     """Raised when a checkpoint cannot be read safely or does not fit the model (lists the keys)."""
 
 
+class ArchiveError(ModelLoadError):
+    """Raised when an archive is unsafe, malformed or not a model ocrserve can serve."""
+
+
+class ModelVersionNotFound(ModelNotFound):
+    """Raised for a version a registered model does not have (TorchServe's own type)."""
+
+    type = "ModelVersionNotFoundException"
+
+
+class InvalidModelVersion(OcrServeError):
+    """Raised when removing the default version while other versions exist."""
+
+    status = 403
+    type = "InvalidModelVersionException"
+
+
+class ResultFormatError(ValueError):
+    """Raised by `ocrserve compare` when an answer is not in the response form of its task."""
+
+
 _BY_TYPE: dict[str, type[OcrServeError]] = {
     cls.__name__: cls
     for cls in (
@@ -170,6 +195,9 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
         ModelLoadError,
         ConfigError,
         CheckpointError,
+        ArchiveError,
+        ModelVersionNotFound,
+        InvalidModelVersion,
     )
 }
 

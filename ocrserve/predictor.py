@@ -11,9 +11,10 @@ dict per image, in the response form of its task (TorchServe/MMOCR shapes):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # the package's top level imports this module: keep it free of numpy
+    import numpy as np
 
 __all__ = ["Predictor", "Task"]
 
@@ -22,7 +23,7 @@ Task = Literal["textdet", "textrecog", "e2e"]
 
 @runtime_checkable
 class Predictor(Protocol):
-    """What a worker runs. Implementations live in `ocrserve.builtin` (and later MMOCR models)."""
+    """What a worker runs. Implementations live in `ocrserve.ppocr` (and later MMOCR models)."""
 
     @property
     def task(self) -> str:

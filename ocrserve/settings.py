@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -341,3 +341,30 @@ def read_properties(path: str | os.PathLike[str]) -> dict[str, str]:
             continue
         out[line[:sep].strip()] = line[sep + 1 :].strip()
     return out
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Per-model-version serving settings (TorchServe's describe fields)."""
+
+    min_workers: int = 1
+    max_workers: int = 1
+    batch_size: int = 1
+    max_batch_delay: int = 100
+    response_timeout: int = 120
+    startup_timeout: int = 120
+    loaded_at_startup: bool = False
+    #: "cpu", "gpu", or "" for the server's choice (a GPU when `number_of_gpu` gives any).
+    device_type: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ModelConfig:
+        base = cls(
+            min_workers=settings.default_workers_per_model,
+            max_workers=settings.default_workers_per_model,
+            batch_size=settings.batch_size,
+            max_batch_delay=settings.max_batch_delay,
+            response_timeout=settings.default_response_timeout,
+            startup_timeout=settings.default_startup_timeout,
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -26,7 +26,7 @@ _predictor: Predictor | None = None
 
 
 def _load(context: Any) -> Predictor:
-    from ocrserve.loading import load_predictor
+    from ocrserve.archives.loader import load_predictor
 
     props = context.system_properties
     model_dir = props.get("model_dir")

@@ -26,8 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ocrserve.matching import Tolerances, compare_results  # noqa: E402
-from ocrserve.mmocr_predictor import MMOCRPredictor  # noqa: E402
+from ocrserve.compare.matching import Tolerances, compare_results  # noqa: E402
+from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "mmocr-0.6.3"
 

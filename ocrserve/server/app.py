@@ -25,6 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocrserve.archives.spec import ModelSpec
+from ocrserve.archives.store import LoadFailure, ModelStore
 from ocrserve.errors import (
     ConfigError,
     InternalServerError,
@@ -32,7 +34,6 @@ from ocrserve.errors import (
     OcrServeError,
     ResourceNotFound,
 )
-from ocrserve.modelspec import ModelSpec
 from ocrserve.server.auth import (
     INFERENCE_EXEMPT_PATHS,
     KEY_FILE_NAME,
@@ -41,13 +42,12 @@ from ocrserve.server.auth import (
     TokenStore,
     token_routes,
 )
-from ocrserve.server.engine import Engine, ModelConfig
+from ocrserve.server.engine import Engine
 from ocrserve.server.inference import inference_routes
 from ocrserve.server.management import management_routes
 from ocrserve.server.metrics import Metrics, metrics_routes
 from ocrserve.server.responses import error_response
-from ocrserve.settings import Settings, parse_address
-from ocrserve.store import LoadFailure, ModelStore
+from ocrserve.settings import ModelConfig, Settings, parse_address
 
 __all__ = ["build_app", "serve"]
 

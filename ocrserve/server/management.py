@@ -17,19 +17,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ocrserve.archive import ArchiveError
+from ocrserve.archives.spec import ModelSpec
+from ocrserve.archives.store import ModelStore
 from ocrserve.errors import (
+    ArchiveError,
     BadRequest,
     DownloadArchiveError,
     InternalServerError,
     MethodNotAllowed,
     ModelNotFound,
 )
-from ocrserve.modelspec import ModelSpec
-from ocrserve.server.engine import Engine, ModelConfig
+from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import management_openapi
 from ocrserve.server.responses import json_response
-from ocrserve.store import ModelStore
+from ocrserve.settings import ModelConfig
 
 __all__ = ["management_routes"]
 

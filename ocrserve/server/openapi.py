@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocrserve import __version__
+from ocrserve.version import __version__
 
 __all__ = ["inference_openapi"]
 

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ocrserve.archives.spec import ModelSpec
 from ocrserve.errors import InternalServerError, WorkerTimeout, error_from_name
-from ocrserve.modelspec import ModelSpec
-from ocrserve.server.worker import READY, STOP, worker_main
+from ocrserve.server.worker import READY, worker_main
 
 __all__ = ["Worker"]
 
@@ -72,16 +72,6 @@ class Worker:
         for body in bodies:
             self.conn.send_bytes(body)
         return list(json.loads(self.conn.recv_bytes())["results"])
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the worker to exit, kill it if it does not, and release the pipe and thread."""
-        if self.process.is_alive():
-            try:
-                self.conn.send_bytes(STOP)
-            except OSError:
-                pass
-            self.process.join(timeout)
-        self.kill()
 
     def memory_usage(self) -> int:
         """Resident memory of the worker process in bytes (0 when unknown)."""

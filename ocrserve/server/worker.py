@@ -1,4 +1,4 @@
-"""The worker process: load one model, then answer batches sent over a pipe until told to stop.
+"""The worker process: load one model, then answer batches sent over a pipe until it closes.
 
 The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k}`` followed
 by ``k`` raw request bodies as byte frames; the worker answers with one JSON frame
@@ -17,12 +17,11 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ocrserve.modelspec import ModelSpec
+from ocrserve.archives.spec import ModelSpec
 
-__all__ = ["READY", "STOP", "worker_main"]
+__all__ = ["READY", "limit_threads", "set_torch_threads", "worker_main"]
 
 READY = "ready"
-STOP = b'{"stop": true}'
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -39,7 +38,7 @@ def limit_threads(threads: int) -> None:
 
 
 def _build(spec: ModelSpec, threads: int, gpu: int | None) -> Any:
-    from ocrserve.loading import load_predictor
+    from ocrserve.archives.loader import load_predictor
 
     device = "cpu" if gpu is None else f"cuda:{gpu}"
     return load_predictor(spec.model_dir, threads, device=device, cpu_fallback=True)
@@ -126,7 +125,7 @@ def worker_main(
     """Entry point of a worker process."""
     _redirect_output(log_dir, wid, spec.name)
     limit_threads(threads)
-    # The server handles Ctrl-C for the whole group; a worker stops when the engine says so.
+    # Ctrl-C reaches the whole process group: the server handles it and kills its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _import_opencv().setNumThreads(threads)
@@ -144,9 +143,6 @@ def worker_main(
         except (EOFError, OSError):
             return
         msg = json.loads(header)
-        if msg.get("stop"):
-            conn.close()
-            return
         bodies = [conn.recv_bytes() for _ in range(int(msg["n"]))]
         results = _answer(predictor, bodies, max_pixels)
         conn.send_bytes(json.dumps({"results": results}).encode())

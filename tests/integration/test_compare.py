@@ -37,7 +37,7 @@ def _compare(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _bundled(name: str) -> Path:
-    from ocrserve.builtin.store import ensure_bundled_store
+    from ocrserve.archives.bundled import ensure_bundled_store
 
     return ensure_bundled_store() / f"{name}.mar"
 
@@ -92,9 +92,9 @@ def test_bundled_models_agree(server: ServerProcess, name: str, tmp_path: Path) 
 
 def _variant_of_ocr(store: Path) -> None:
     """``ocr`` with detection boxes unclipped to 2.0 instead of 1.5: same name, other answers."""
-    from ocrserve.archive import new_manifest, write_archive
-    from ocrserve.builtin import DEFAULT_CONFIG, TASK_FILES
-    from ocrserve.builtin.weights import weights_path
+    from ocrserve.archives.mar import new_manifest, write_archive
+    from ocrserve.ppocr import DEFAULT_CONFIG, TASK_FILES
+    from ocrserve.ppocr.weights import weights_path
 
     roles = TASK_FILES["e2e"]
     files: dict[str, str | os.PathLike[str] | bytes] = {

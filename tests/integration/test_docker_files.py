@@ -237,7 +237,7 @@ def container(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[st
     """``entrypoint.sh serve --pid-file PID`` with the container's config; the addresses and
     the model store (holding ppocr_rec.mar) are moved through TS_* variables, as
     ``docker run -e`` would."""
-    from ocrserve.builtin.store import ensure_bundled_store
+    from ocrserve.archives.bundled import ensure_bundled_store
 
     store = tmp_path / "model-store"
     store.mkdir()

@@ -27,7 +27,7 @@ CUDA = torch.cuda.is_available()
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tinydb.mar``: a small DBNet with seeded weights that finds text on the demo page."""
-    from tests.unit.test_mmocr_predictor import _det_config, _weights
+    from tests.unit.mmocr.test_mmocr_predictor import _det_config, _weights
 
     tmp = tmp_path_factory.mktemp("gpu")
     config = _det_config()

@@ -5,7 +5,7 @@ socket; each must get a 4xx (uvicorn's own plain-text 400 for what does not pars
 TorchServe's JSON error for what does) and leave the server serving with the same workers.
 A second server with token authorization on gets Authorization headers in every malformed
 shape: each is a 401 ``InvalidKeyException`` and never a 500. (Unit-level cases of the header
-parser are in tests/unit/test_auth.py.)
+parser are in tests/unit/server/test_auth.py.)
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ocrserve.archive import MANIFEST_PATH, read_manifest, write_archive
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
+from ocrserve.archives.mar import MANIFEST_PATH, read_manifest, write_archive
 from tests.conftest import DEMO, ServerProcess, free_port, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()

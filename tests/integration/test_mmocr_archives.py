@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ocrserve.archive import MANIFEST_PATH
+from ocrserve.archives.mar import MANIFEST_PATH
 from tests.conftest import REPO, SHARED, ServerProcess
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from ocrserve.archive import MANIFEST_PATH
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
+from ocrserve.archives.mar import MANIFEST_PATH
 from tests.conftest import DEMO, ServerProcess
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()

@@ -15,7 +15,7 @@ image formats that would run an external program.
 - An EPS body never reaches Ghostscript.
 
 Archive safety (zip-slip, symlinks, sizes, foreign handlers, pickles) is covered by
-tests/unit/test_archive.py, tests/integration/test_model_store.py and
+tests/unit/archives/test_mar.py, tests/integration/test_model_store.py and
 tests/integration/test_mmocr_archives.py; token authorization by test_token_auth.py.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
 from tests.conftest import DEMO, REPO, ServerProcess, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
 from tests.conftest import DEMO, ServerProcess, running
 
 requests = pytest.importorskip("requests", reason="the TorchServe docs examples use requests")

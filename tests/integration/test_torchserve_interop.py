@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
 from tests.conftest import DEMO, ServerProcess, free_port
 
 TORCHSERVE = os.environ.get("OCRSERVE_TORCHSERVE") or shutil.which("torchserve")

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrserve.matching import Tolerances, compare_results
-from ocrserve.mmocr_predictor import MMOCRPredictor
+from ocrserve.compare.matching import Tolerances, compare_results
+from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 from tests.conftest import SHARED
 
 TEXTDET = SHARED / "fixtures" / "mmocr-0.6.3" / "textdet"

@@ -21,9 +21,15 @@ import numpy as np
 import pytest
 import torch
 
-from ocrserve.archive import ArchiveError
-from ocrserve.mmocr_predictor import MMOCRPredictor
-from ocrserve.onnx_export import _flatten, export_onnx, onnx_tolerance
+from ocrserve.errors import ArchiveError
+from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+from ocrserve.mmocr.onnx_export import (
+    _flatten,
+    export_onnx,
+    load_onnx_network,
+    model_type,
+    onnx_tolerance,
+)
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
@@ -72,7 +78,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], MMOCRP
             predictor = _predictor(MODELS[stem][0], stem)
             path = tmp_path_factory.mktemp("onnx") / f"{stem}.onnx"
             export_onnx(predictor, path)
-            predictor.use_onnx(path, threads=torch.get_num_threads())
+            predictor.network = load_onnx_network(
+                model_type(predictor), path, threads=torch.get_num_threads()
+            )
             predictors[stem] = predictor
         return predictors[stem]
 

@@ -26,9 +26,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ocrserve.mmlab import load_config  # noqa: E402
-from ocrserve.mmocr_predictor import MMOCRPredictor  # noqa: E402
-from ocrserve.pipelines import Sample  # noqa: E402
+from ocrserve.mmocr import load_config  # noqa: E402
+from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
+from ocrserve.mmocr.pipelines import Sample  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from ocrserve import torchserve_handler
-from ocrserve.archive import HANDLER, extract_archive, read_manifest
-from ocrserve.builtin.store import build_bundled_archive
+from ocrserve.archives.bundled import build_bundled_archive
+from ocrserve.archives.mar import HANDLER, extract_archive, read_manifest
 from tests.conftest import DEMO
 
 REC = (DEMO / "demo_text_recog.jpg").read_bytes()

@@ -1,0 +1,121 @@
+"""``ocrserve archive``: an MMOCR config + checkpoint -> ``NAME.mar`` (mmocr2torchserve's job).
+
+The archive holds the resolved config as JSON, the weights as safetensors (in the model's own
+MMOCR 0.x parameter names, whatever names the checkpoint used), a dictionary file if the config
+names one, and the manifest. The model is built and the weights checked against it before
+anything is written, so a bad pair fails here, not on the server.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ocrserve.archives.mar import check_name, new_manifest, write_archive
+from ocrserve.errors import ArchiveError
+
+__all__ = ["archive_mmocr"]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.safetensors"
+ONNX_NAME = "model.onnx"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _dict_files(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ``label_convertor``-like dict of the model config that names a ``dict_file``."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("dict_file"), str):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config.get("model"))
+    return found
+
+
+def archive_mmocr(
+    config_path: str | os.PathLike[str],
+    checkpoint_path: str | os.PathLike[str],
+    output_folder: str | os.PathLike[str],
+    model_name: str | None = None,
+    model_version: str = "1.0",
+    force: bool = False,
+    runtime: str = "torch",
+    progress: Callable[[str], None] = _say,
+) -> Path:
+    """Write ``output_folder/NAME.mar``; NAME defaults to the checkpoint's stem."""
+    from safetensors.torch import save_file
+
+    from ocrserve.mmocr import load_checkpoint, load_config
+    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+
+    if runtime not in ("torch", "onnx"):
+        raise ArchiveError(f"--runtime {runtime}: expected torch or onnx")
+    name = check_name(model_name or Path(checkpoint_path).stem, "model name")
+    version = check_name(model_version, "model version")
+    out = Path(output_folder) / f"{name}.mar"
+    if out.exists() and not force:
+        raise ArchiveError(f"{out} already exists; use --force to overwrite it")
+    progress(f"reading config {config_path}")
+    config = load_config(config_path)
+    progress(f"reading checkpoint {checkpoint_path}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    progress("building the model and checking the weights")
+    base_dir = Path(config_path).resolve().parent
+    predictor = MMOCRPredictor(config, checkpoint.state_dict, base_dir=base_dir)
+    files: dict[str, str | os.PathLike[str] | bytes] = {}
+    stored = copy.deepcopy(config)
+    for n, node in enumerate(_dict_files(stored)):
+        source = Path(node["dict_file"])
+        source = source if source.is_file() else base_dir / source
+        if not source.is_file():
+            raise ArchiveError(f"dict_file {node['dict_file']!r} named by the config is missing")
+        arcname = f"dict_{n}{source.suffix or '.txt'}"
+        files[arcname] = source
+        node["dict_file"] = arcname
+    files[CONFIG_NAME] = json.dumps(stored, indent=2).encode()
+    state = {k: v.detach().cpu().contiguous() for k, v in predictor.model.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / WEIGHTS_NAME
+        progress(f"writing {len(state)} tensors as safetensors")
+        save_file(state, str(weights), metadata={"source": Path(checkpoint_path).name})
+        files[WEIGHTS_NAME] = weights
+        extra: dict[str, Any] = {}
+        if runtime == "onnx":
+            from ocrserve.mmocr.onnx_export import export_onnx
+
+            onnx_path = Path(tmp) / ONNX_NAME
+            progress("exporting the network to ONNX and checking ONNX Runtime against PyTorch")
+            diff = export_onnx(predictor, onnx_path)
+            progress(f"ONNX Runtime vs PyTorch on a sample input: max abs diff {diff:.3g}")
+            files[ONNX_NAME] = onnx_path
+            extra = {"onnx": ONNX_NAME, "onnx_max_abs_diff": diff}
+        section = {
+            "task": predictor.task,
+            "engine": runtime,
+            **extra,
+            "kind": "mmocr",
+            "config": CONFIG_NAME,
+            "model_type": str(config["model"].get("type")),
+            "source_config": Path(config_path).name,
+            "source_checkpoint": Path(checkpoint_path).name,
+        }
+        manifest = new_manifest(name, version, WEIGHTS_NAME, section)
+        progress(f"writing {out}")
+        return write_archive(out, manifest, files, force=force)

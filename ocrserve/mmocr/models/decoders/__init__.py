@@ -1,0 +1,23 @@
+"""Recognition decoders, registered by MMOCR type name on import."""
+
+from __future__ import annotations
+
+from ocrserve.mmocr.models.decoders import (
+    abinet_vision_decoder,
+    attention_decoders,
+    crnn_decoder,
+    master_decoder,
+    nrtr_decoder,
+    robust_scanner_decoder,
+    sar_decoder,
+)
+
+__all__ = [
+    "abinet_vision_decoder",
+    "attention_decoders",
+    "crnn_decoder",
+    "master_decoder",
+    "nrtr_decoder",
+    "robust_scanner_decoder",
+    "sar_decoder",
+]

@@ -1,0 +1,7 @@
+"""Detection heads, registered by MMOCR type name on import."""
+
+from __future__ import annotations
+
+from ocrserve.mmocr.models.heads import db_head, fce_head, pan_head, pse_head, textsnake_head
+
+__all__ = ["db_head", "fce_head", "pan_head", "pse_head", "textsnake_head"]

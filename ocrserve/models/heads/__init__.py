@@ -1,7 +1,0 @@
-"""Detection heads, registered by MMOCR type name on import."""
-
-from __future__ import annotations
-
-from ocrserve.models.heads import db_head, fce_head, pan_head, pse_head, textsnake_head
-
-__all__ = ["db_head", "fce_head", "pan_head", "pse_head", "textsnake_head"]

@@ -1,7 +1,0 @@
-"""Necks, registered by MMOCR type name on import."""
-
-from __future__ import annotations
-
-from ocrserve.models.necks import fpem_ffm, fpn, fpn_unet, fpnc, fpnf
-
-__all__ = ["fpem_ffm", "fpn", "fpn_unet", "fpnc", "fpnf"]

@@ -1,0 +1,137 @@
+"""`ocrserve.compare.runner`: the CLI surface (parser, inputs, key, table), without a server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ocrserve.compare.matching import Tolerances, compare_results
+from ocrserve.compare.runner import add_compare_parser, find_images, format_table, read_token
+from ocrserve.errors import ConfigError
+from tests.conftest import REPO
+
+TOL = Tolerances()
+
+
+def _box(x: float, y: float) -> list[float]:
+    return [x, y, x + 40, y, x + 40, y + 10, x, y + 10, 0.9]
+
+
+def _det(*boxes: list[float]) -> dict[str, object]:
+    return {"boundary_result": list(boxes), "filename": None}
+
+
+def test_table() -> None:
+    ok = compare_results("x/a.png", "textdet", _det(_box(0, 0)), _det(_box(0, 0)), TOL)
+    bad = compare_results(
+        "b.png", "textrecog", {"text": "a", "score": 1.0}, {"text": "b", "score": 1.0}, TOL
+    )
+    lines = format_table([ok, bad]).splitlines()
+    assert lines[0].split()[:4] == ["image", "local", "served", "matched"]
+    assert lines[1].split() == ["a.png", "1", "1", "1", "0.000", "0.00e+00", "0", "agree"]
+    assert lines[2].split() == ["b.png", "1", "1", "1", "-", "0.00e+00", "1", "DIFFER"]
+
+
+def test_find_images(tmp_path: Path) -> None:
+    for name in ("b.JPG", "a.png", "notes.txt", "c.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_images(tmp_path)] == ["a.png", "b.JPG", "c.webp"]
+    assert find_images(tmp_path / "a.png") == [tmp_path / "a.png"]
+    with pytest.raises(ConfigError, match="no such image or folder"):
+        find_images(tmp_path / "missing.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no images"):
+        find_images(tmp_path / "empty")
+
+
+def test_read_token(tmp_path: Path) -> None:
+    key_file = tmp_path / "key_file.json"
+    assert read_token(None, key_file) is None
+    key_file.write_text(json.dumps({"inference": {"key": "abc"}, "management": {"key": "m"}}))
+    assert read_token(None, key_file) == "abc"
+    assert read_token("given", key_file) == "given"
+    key_file.write_text("{not json")
+    assert read_token(None, key_file) is None
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ocrserve")
+    add_compare_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["compare", *argv])
+
+
+def test_parser_defaults_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse("img.png", "cfg.py", "ckpt.pth", "dbnet")
+    assert args.model == ["cfg.py", "ckpt.pth", "dbnet"]
+    assert (args.inference_addr, args.device, args.score_thr) == ("127.0.0.1:8080", "cpu", 0.5)
+    assert (args.vertex_tol, args.score_tol, args.match_iou) == (0.5, 1e-4, 0.5)
+    assert args.token is None and args.threads == 0
+    with pytest.raises(SystemExit):
+        _parse("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "Default: 0.5.",
+        "Default: 0.0001.",
+        "Default: 127.0.0.1:8080.",
+        "Default: cpu.",
+        "./key_file.json",
+        "Exit status: 0",
+    ):
+        assert default in text
+
+
+@pytest.mark.parametrize(
+    "model", [["a.mar"], ["a.mar", "b", "c"], ["cfg.py", "name"], ["a", "b", "c", "d"]]
+)
+def test_wrong_model_arguments(model: list[str], tmp_path: Path) -> None:
+    from ocrserve.compare.runner import run_compare
+
+    (tmp_path / "x.png").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="usage: ocrserve compare"):
+        run_compare(_parse(str(tmp_path / "x.png"), *model, "--out", str(tmp_path / "out")))
+
+
+def test_bad_tolerance(tmp_path: Path) -> None:
+    from ocrserve.compare.runner import run_compare
+
+    with pytest.raises(ConfigError, match="--vertex-tol=-1.0: must be >= 0"):
+        run_compare(_parse("x.png", "m.mar", "m", "--vertex-tol", "-1"))
+
+
+def test_import_is_light() -> None:
+    """The CLI imports this module to build its parser: nothing heavy may load with it."""
+    code = (
+        "import sys, ocrserve.compare.runner; "
+        "print(sorted(m for m in ('numpy', 'torch', 'cv2', 'httpx', 'PIL', 'shapely') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from ocrserve.compare.runner import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    bar = _Progress(4, term, width=8)
+    bar.show(2, "b.png")
+    bar.close()
+    assert term.getvalue().startswith("\r[####....] 2/4 b.png")
+    piped = io.StringIO()
+    bar = _Progress(4, piped)
+    bar.show(2, "b.png")
+    bar.close()
+    assert piped.getvalue() == ""
