@@ -11,7 +11,6 @@ import multiprocessing as mp
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ocrserve.server.launcher import LocalServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -242,9 +243,7 @@ def load(
 def free_ports(n: int) -> list[int]:
     ports: set[int] = set()
     while len(ports) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.add(int(s.getsockname()[1]))
+        ports.add(free_port())
     return list(ports)
 
 
@@ -313,44 +312,33 @@ class Server:
 
 
 class Ocrserve(Server):
-    """``python -m ocrserve start --foreground`` on free loopback ports, no token auth."""
+    """The checkout's ``ocrserve start --foreground`` on free loopback ports, no token auth."""
 
     name = "ocrserve"
 
     def __init__(self, models: Sequence[str], *extra: str, timeout: float = 180.0) -> None:
-        ports = free_ports(3)
-        self.url, self.management, metrics = (f"http://127.0.0.1:{p}" for p in ports)
         self.work = Path(tempfile.mkdtemp(prefix="ocrserve-bench-"))
-        cmd = [sys.executable, "-m", "ocrserve", "start", "--foreground"]
-        cmd += ["--inference-address", self.url, "--management-address", self.management]
-        cmd += ["--metrics-address", metrics, "--disable-token-auth"]
-        cmd += ["--pid-file", str(self.work / "pid"), "--log-location", str(self.work)]
         STORE.mkdir(parents=True, exist_ok=True)
-        cmd += ["--model-store", str(STORE)]
-        if models:
-            cmd += ["--models", *models]
-        cmd += list(extra)
-        self.log_path = self.work / "server.log"
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.work, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT
-        )
-
-        def ready() -> bool:
-            return httpx.get(f"{self.url}/ping", timeout=2).status_code == 200
-
+        args = ["--model-store", str(STORE), *(["--models", *models] if models else []), *extra]
+        self.server = LocalServer(self.work, *args, pythonpath=REPO)
+        self.url, self.management = self.server.url, self.server.management_url
+        self.proc, self.started = self.server.proc, self.server.started
         try:
-            self.wait(ready, timeout)
+            self.server.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
+        self.ready_s = self.server.ready_s or 0.0
+
+    def stop(self) -> None:
+        self.server.stop()
 
     def describe(self, model: str) -> dict[str, Any]:
         info: dict[str, Any] = httpx.get(f"{self.management}/models/{model}").json()[0]
         return info
 
     def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+        return self.server.log()[-3000:]
 
 
 def torchserve_bin() -> Path | None:

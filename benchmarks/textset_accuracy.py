@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ocrserve.server.launcher import LocalServer
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "textset-public"
@@ -163,15 +163,8 @@ class RapidOCRSide:
         """Nothing to release."""
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class OcrserveSide:
-    """``python -m ocrserve start --foreground`` on free loopback ports, queried over HTTP."""
+    """The checkout's ``ocrserve start --foreground`` on free loopback ports, queried over HTTP."""
 
     name = "ocrserve"
 
@@ -180,54 +173,19 @@ class OcrserveSide:
     ) -> None:
         self.data = data
         self.concurrency = concurrency
-        ports: set[int] = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        inference, management, metrics = (f"http://127.0.0.1:{p}" for p in ports)
-        cmd = [
-            sys.executable, "-m", "ocrserve", "start", "--foreground",
-            "--inference-address", inference,
-            "--management-address", management,
-            "--metrics-address", metrics,
-            *extra_args,
-        ]  # fmt: skip
-        self.log_path = out / "ocrserve_server.log"
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        print(f"  starting: {shlex.join(cmd)}", file=sys.stderr)
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        self.client = httpx.Client(base_url=inference, timeout=120.0)
+        self.server = LocalServer(out / "ocrserve-server", *extra_args, pythonpath=REPO)
+        print(f"  starting: {shlex.join(self.server.args)}", file=sys.stderr)
+        self.client = httpx.Client(base_url=self.server.url, timeout=120.0)
         try:
-            self.wait_healthy(timeout)
-        except BaseException:
-            self.close()
-            raise
-
-    def wait_healthy(self, timeout: float) -> None:
-        """Poll GET /ping until it answers 200 {"status": "Healthy"}; exit if the server dies."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.fail(f"the server exited with code {self.proc.returncode}")
-            try:
-                r = self.client.get("/ping", timeout=5.0)
-                if r.status_code == 200 and r.json().get("status") == "Healthy":
-                    return
-                last = f"{r.status_code} {r.text[:200]}"
-            except (httpx.HTTPError, ValueError) as exc:
-                last = repr(exc)
-            time.sleep(0.5)
-        self.fail(f"GET /ping not healthy after {timeout:.0f} s (last: {last})")
+            self.server.wait_healthy(timeout)
+        except RuntimeError as exc:
+            self.fail(str(exc).splitlines()[0])
 
     def fail(self, why: str) -> None:
         """Stop the server and exit, showing the end of its log."""
         self.close()
-        tail = self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-        sys.exit(f"textset_accuracy: {why}; server log {self.log_path}:\n{tail}")
+        tail = self.server.log()[-3000:]
+        sys.exit(f"textset_accuracy: {why}; server log {self.server.log_path}:\n{tail}")
 
     def predictor(self, task: str) -> Callable[[str], Pred | None]:
         """A function key -> the endpoint's JSON answer (None after an error, which is logged)."""
@@ -247,16 +205,9 @@ class OcrserveSide:
         return predict
 
     def close(self) -> None:
-        """Terminate the server and wait for it (kill after 30 s)."""
+        """Stop the server (SIGTERM, then SIGKILL after 30 s)."""
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.server.stop(timeout=30)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -2,91 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ocrserve.server.launcher import LocalServer, free_port
+
+__all__ = ["DEMO", "REPO", "SHARED", "ServerProcess", "free_port", "running"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEMO = REPO / "demo"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerProcess:
-    """``ocrserve start --foreground`` in a subprocess on free loopback ports."""
+class ServerProcess(LocalServer):
+    """The checkout's ``ocrserve start --foreground`` on free loopback ports, working in ``tmp``."""
 
     def __init__(
         self, tmp: Path, *extra: str, env: dict[str, str] | None = None, auth: bool = False
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.management_url = f"http://127.0.0.1:{free_port()}"
-        self.metrics_url = f"http://127.0.0.1:{free_port()}"
-        self.cwd = tmp
-        self.pid_file = tmp / "ocrserve.pid"
-        self.log_path = tmp / "server.log"
-        self.args = [
-            sys.executable, "-m", "ocrserve", "start", "--foreground",
-            "--inference-address", self.url, "--management-address", self.management_url,
-            "--metrics-address", self.metrics_url,
-            "--pid-file", str(self.pid_file), "--log-location", str(tmp / "logs"),
-            *([] if auth else ["--disable-token-auth"]), *extra,
-        ]  # fmt: skip
-        self._log = open(self.log_path, "wb")
-        env = {**os.environ, **(env or {})}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO)) if p)
-        self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=tmp
-        )
-
-    def wait_healthy(self, timeout: float = 90.0, *, healthy: bool = True) -> None:
-        """Wait until /ping says Healthy (or, with ``healthy=False``, answers at all)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
-            try:
-                status = httpx.get(self.url + "/ping", timeout=2).status_code
-                if status == 200 or not healthy:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not healthy in {timeout} s:\n{self.log()}")
-
-    def wait_log(self, text: str, timeout: float = 90.0) -> str:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"{text!r} not logged:\n{self.log()}")
-            time.sleep(0.2)
-        return self.log()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return int(self.proc.returncode)
+        super().__init__(tmp, *extra, env=env, auth=auth, pythonpath=REPO)
 
 
 def running(server: ServerProcess) -> Iterator[ServerProcess]:
