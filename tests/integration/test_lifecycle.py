@@ -30,6 +30,27 @@ def _ocrserve(
     )  # fmt: skip
 
 
+def _tiled(image: bytes, n: int) -> bytes:
+    """``image`` repeated n x n times, as PNG: many lines, so a request takes a while."""
+    import io
+
+    from PIL import Image
+
+    tile = Image.open(io.BytesIO(image)).convert("RGB")
+    big = Image.new("RGB", (tile.width * n, tile.height * n))
+    for i in range(n * n):
+        big.paste(tile, ((i % n) * tile.width, (i // n) * tile.height))
+    out = io.BytesIO()
+    big.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _worker_pids(server_pid: int) -> list[int]:
     """Pids of the server's worker processes (not multiprocessing's resource tracker)."""
     pids = []
@@ -147,15 +168,20 @@ def test_killed_worker_fails_in_flight_and_is_replaced(tmp_path: Path) -> None:
         srv.wait_healthy()
         (worker,) = _worker_pids(srv.proc.pid)
         codes: list[int] = []
+        # A page of 6 x 6 demo images keeps the worker busy for seconds even on a fast CPU.
+        body = _tiled(DET_IMG, 6)
 
         def call() -> None:
-            r = httpx.put(srv.url + "/predictions/ocr", content=DET_IMG, timeout=60)
+            r = httpx.put(srv.url + "/predictions/ocr", content=body, timeout=60)
             codes.append(r.status_code)
             assert r.headers["content-type"].startswith("application/json")
 
+        idle = _cpu_ticks(worker)
         t = threading.Thread(target=call)
         t.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while _cpu_ticks(worker) < idle + 20 and time.monotonic() < deadline:  # 0.2 s of work
+            time.sleep(0.02)
         os.kill(worker, signal.SIGKILL)
         t.join(30)
         assert codes and codes[0] >= 500
