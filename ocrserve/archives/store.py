@@ -62,7 +62,6 @@ class ModelStore:
     #: server of the user's own archives never builds, nor needs, the bundled ones).
     bundled: Path | Callable[[], Path] | None = None
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ocrserve-models-")))
-    _count: int = 0
 
     def locate(self, location: str) -> Path:
         """An archive named by ``location``: a file in the model store, or a bundled model."""
@@ -113,8 +112,8 @@ class ModelStore:
         """Check and extract the archive at ``path`` (found or downloaded)."""
         if name is not None:
             check_name(name, "model name")
-        self._count += 1
-        dest = self.work / f"{self._count:03d}-{path.stem}"
+        self.work.mkdir(parents=True, exist_ok=True)
+        dest = Path(tempfile.mkdtemp(dir=self.work, prefix=f"{path.stem}-"))
         try:
             manifest = extract_archive(path, dest)
             task = self._task(manifest, dest, path.name)
@@ -155,6 +154,12 @@ class ModelStore:
                 log.error("cannot load %s: %s", location, message)
                 failures.append(LoadFailure(name or Path(location).stem, location, message))
         return specs, failures
+
+    def discard(self, spec: ModelSpec) -> None:
+        """Delete the folder a prepared model was extracted to (unregistered, or refused)."""
+        folder = Path(spec.model_dir)
+        if self.work.resolve() in folder.resolve().parents:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)

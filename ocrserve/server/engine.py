@@ -8,6 +8,7 @@ from that queue. Scaling adds supervisors or retires them between batches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -55,7 +56,9 @@ class ModelRuntime:
         self.queue = JobQueue(settings.job_queue_size)
         self.threads = threads_per_worker(settings)
         self.metrics = metrics
+        #: The supervisors that keep this version's workers (retiring ones are not here).
         self.supervisors: list[Supervisor] = []
+        self._retiring: set[Supervisor] = set()
         self.load_error: str | None = None
         #: TorchServe numbers workers from 9000; the same id is in describe and in metrics.
         self.next_worker_id = 8999
@@ -69,31 +72,65 @@ class ModelRuntime:
         return sum(1 for w in self.workers if w.status == "READY")
 
     def scale(self, count: int) -> None:
-        """Run ``count`` workers: start supervisors or retire the idle ones first."""
-        live = [s for s in self.supervisors if not s.retiring]
-        for _ in range(count - len(live)):
-            self.supervisors.append(Supervisor(self))
-        surplus = len(live) - count
-        for sup in sorted(live, key=lambda s: s.busy)[: max(0, surplus)]:
+        """Run ``count`` workers: start supervisors, or retire some (`_retire_order`).
+
+        With no supervisor left, queued requests are answered 503 at once (and so are the ones a
+        retiring supervisor puts back), and new ones are refused.
+        """
+        for _ in range(count - len(self.supervisors)):
+            sup = Supervisor(self)
+            sup.task.add_done_callback(functools.partial(self._ended, sup))
+            self.supervisors.append(sup)
+        surplus = len(self.supervisors) - count
+        for sup in sorted(self.supervisors, key=_retire_order)[: max(0, surplus)]:
+            self.supervisors.remove(sup)
+            self._retiring.add(sup)
             sup.retire()
-        self.supervisors = [s for s in self.supervisors if not s.task.done()]
+        self._fail_if_unserved()
+
+    def _ended(self, sup: Supervisor, task: asyncio.Task[None]) -> None:
+        """A supervisor's task ended: retired, stopped, or its model cannot load for good."""
+        self._retiring.discard(sup)
+        if sup in self.supervisors:
+            self.supervisors.remove(sup)
+        self._fail_if_unserved()
+
+    def _fail_if_unserved(self) -> None:
+        if not self.supervisors:
+            self.queue.fail_all(self.unserved())
+
+    def unserved(self) -> ServiceUnavailable:
+        """The answer while no supervisor will take this version's jobs."""
+        name = self.spec.name
+        if self.load_error:
+            return ServiceUnavailable(
+                f'Model "{name}" has no worker to serve inference request: it failed to load '
+                f"({self.load_error})"
+            )
+        return ServiceUnavailable(
+            f'Model "{name}" has no worker to serve inference request. '
+            "Please use scale workers API to add workers."
+        )
 
     async def wait_ready(self, count: int, timeout: float) -> bool:
-        """Wait until ``count`` workers are ready (True) or ``timeout`` passes (False)."""
+        """Wait until ``count`` workers are ready (True), or ``timeout`` passes or every worker
+        failed for good (False)."""
         deadline = time.monotonic() + timeout
         while self.ready_workers < count or (count == 0 and self.workers):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (count and not self.supervisors):
                 return False
             await asyncio.sleep(0.05)
         return True
 
     async def stop(self) -> None:
-        for sup in self.supervisors:
+        """Stop every supervisor (in-flight batches answer 503), then fail what is queued."""
+        every = [*self.supervisors, *self._retiring]
+        self.supervisors.clear()
+        for sup in every:
             sup.retiring = True
             sup.task.cancel()
-        await asyncio.gather(*(s.task for s in self.supervisors), return_exceptions=True)
+        await asyncio.gather(*(s.task for s in every), return_exceptions=True)
         self.queue.fail_all(ServiceUnavailable(f"Model {self.spec.name} is shutting down"))
-        self.supervisors.clear()
 
     def describe(self, default_version: str) -> dict[str, Any]:
         """TorchServe's describe JSON for this version."""
@@ -138,6 +175,17 @@ class ModelRuntime:
         if self.load_error:
             info["loadError"] = self.load_error
         return info
+
+
+def _retire_order(sup: Supervisor) -> tuple[int, int]:
+    """Which supervisors a scale-down retires first: those still starting their worker, then
+    those filling a batch (it is sent at once: its requests do not wait for the delay), then
+    idle ones; busy ones last (they stop after their batch)."""
+    if sup.busy:
+        return (3, 0)
+    if sup.worker is None or sup.worker.status != "READY":
+        return (0, 0)
+    return (1, 0) if sup.holding else (2, 0)
 
 
 class Engine:
@@ -234,8 +282,8 @@ class Engine:
             raise ModelVersionNotFound(f"Model version {version} does not exist for model {name}")
         self.default_version[name] = version
 
-    async def unregister(self, name: str, version: str | None = None) -> None:
-        """Remove a version (the default one only when it is the last)."""
+    async def unregister(self, name: str, version: str | None = None) -> ModelRuntime:
+        """Remove a version (the default one only when it is the last); its workers stop."""
         runtime = self.get(name, version)
         versions = self.models[name]
         if runtime.spec.version == self.default_version[name] and len(versions) > 1:
@@ -245,6 +293,7 @@ class Engine:
             del self.models[name]
             del self.default_version[name]
         await runtime.stop()
+        return runtime
 
     def scale(
         self, name: str, version: str | None, min_workers: int, max_workers: int
@@ -265,10 +314,7 @@ class Engine:
         """Queue one request and wait for it; the finished job carries result and timings."""
         runtime = self.get(name, version)
         if not runtime.supervisors:
-            raise ServiceUnavailable(
-                f'Model "{name}" has no worker to serve inference request. '
-                "Please use scale workers API to add workers."
-            )
+            raise runtime.unserved()
         if runtime.ready_workers == 0 and runtime.load_error:
             raise ServiceUnavailable(
                 f'Model "{name}" has no worker to serve inference request: it failed to load '

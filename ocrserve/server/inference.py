@@ -6,12 +6,13 @@ or run a model: decoding and inference happen in worker processes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -27,20 +28,42 @@ __all__ = ["inference_routes", "read_body"]
 IMAGE_FIELDS = ("data", "file", "body")
 
 
+#: An over-size body is read and thrown away up to this many times ``max_request_size`` (and
+#: `DISCARD_SECONDS`), so that the client, still uploading, reads the 413 instead of a reset
+#: connection (nginx's lingering close does the same); past that the connection is closed.
+DISCARD_FACTOR = 8
+DISCARD_SECONDS = 30.0
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing more than ``limit`` bytes before reading them all."""
+    """Read the body, refusing more than ``limit`` bytes before keeping them all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"Request body of {declared} bytes exceeds max_request_size ({limit} bytes)."
-        )
+        message = f"Request body of {declared} bytes exceeds max_request_size ({limit} bytes)."
+        if "100-continue" not in request.headers.get("expect", "").lower():
+            await _discard(request, limit * DISCARD_FACTOR)
+        raise PayloadTooLarge(message)  # (an expecting client has not sent its body)
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
+            await _discard(request, limit * DISCARD_FACTOR - total)
             raise PayloadTooLarge(f"Request body exceeds max_request_size ({limit} bytes).")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _discard(request: Request, budget: int) -> None:
+    """Read and drop the rest of the body, at most ``budget`` bytes and `DISCARD_SECONDS`."""
+    deadline = asyncio.get_running_loop().time() + DISCARD_SECONDS
+    stream = request.stream().__aiter__()
+    try:
+        while budget > 0:
+            remaining = deadline - asyncio.get_running_loop().time()
+            chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, remaining))
+            budget -= len(chunk)
+    except (StopAsyncIteration, asyncio.TimeoutError, ClientDisconnect):
+        pass
 
 
 async def _multipart_image(request: Request, body: bytes) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from ocrserve.errors import (
     InternalServerError,
     MethodNotAllowed,
     ModelNotFound,
+    OcrServeError,
 )
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import management_openapi
@@ -153,27 +155,34 @@ class Registrar:
         if not any(p.fullmatch(url) for p in self.allowed):
             raise ModelNotFound(f"Given URL {url} does not match any allowed URL(s)")
         self.store.work.mkdir(parents=True, exist_ok=True)
-        target = Path(tempfile.mkdtemp(dir=self.store.work, prefix="download-")) / "archive.mar"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            size = 0
-            async with httpx.AsyncClient(timeout=60, follow_redirects=False) as client:
-                async with client.stream("GET", url) as resp:
-                    resp.raise_for_status()
-                    with open(target, "wb") as out:
-                        async for chunk in resp.aiter_bytes():
-                            size += len(chunk)
-                            if size > MAX_DOWNLOAD_BYTES:
-                                raise DownloadArchiveError(
-                                    f"Archive at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes"
-                                )
-                            out.write(chunk)
-        except (httpx.HTTPError, OSError):
-            raise DownloadArchiveError(f"Failed to download archive from: {url}") from None
-        try:
+        folder = Path(tempfile.mkdtemp(dir=self.store.work, prefix="download-"))
+        try:  # the download is deleted once extracted, or refused
+            target = folder / "archive.mar"
+            await _download(url, target)
             return await asyncio.to_thread(self.store.prepare_file, target, name, url)
         except ArchiveError as exc:
             raise BadRequest(exc.message) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _download(url: str, target: Path) -> None:
+    """Stream ``url`` into ``target``, at most `MAX_DOWNLOAD_BYTES`."""
+    try:
+        size = 0
+        async with httpx.AsyncClient(timeout=60, follow_redirects=False) as client:
+            async with client.stream("GET", url) as resp:
+                resp.raise_for_status()
+                with open(target, "wb") as out:
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_DOWNLOAD_BYTES:
+                            raise DownloadArchiveError(
+                                f"Archive at {url} exceeds {MAX_DOWNLOAD_BYTES} bytes"
+                            )
+                        out.write(chunk)
+    except (httpx.HTTPError, OSError):
+        raise DownloadArchiveError(f"Failed to download archive from: {url}") from None
 
 
 def management_routes(
@@ -246,7 +255,11 @@ def management_routes(
                 "(max_workers_per_model)."
             )
         spec = await registrar.prepare(url, params.get("model_name") or None)
-        runtime = engine.register(spec, config, start=True)
+        try:
+            runtime = engine.register(spec, config, start=True)
+        except OcrServeError:
+            store.discard(spec)
+            raise
         if on_change:
             on_change()
         label = f'Model "{spec.name}" Version: {spec.version}'
@@ -259,7 +272,7 @@ def management_routes(
             return _status("Processing worker updates...", 202)
         if not await runtime.wait_ready(workers, config.startup_timeout):
             reason = runtime.load_error or "workers did not start in time"
-            await engine.unregister(spec.name, spec.version)
+            store.discard((await engine.unregister(spec.name, spec.version)).spec)
             raise InternalServerError(f"Failed to start workers for model {spec.name}: {reason}")
         return _status(f"{label} registered with {workers} initial workers")
 
@@ -291,7 +304,8 @@ def management_routes(
     async def unregister(request: Request) -> Response:
         require_model_api()
         name = request.path_params["model_name"]
-        await engine.unregister(name, request.path_params.get("model_version"))
+        runtime = await engine.unregister(name, request.path_params.get("model_version"))
+        store.discard(runtime.spec)
         if on_change:
             on_change()
         return _status(f'Model "{name}" unregistered')

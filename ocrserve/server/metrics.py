@@ -161,6 +161,12 @@ class Metrics:
         with self._lock:
             self._set("WorkerLoadTime", (f"{prefix}{model}_{version}", "Host", self.hostname), ms)
 
+    def forget_worker(self, model: str, version: str, worker_id: int | str) -> None:
+        """A worker is gone: drop its ``WorkerLoadTime`` series (replacements add their own)."""
+        labels = (f"W-{worker_id}-{model}_{version}", "Host", self.hostname)
+        with self._lock:
+            self._values["WorkerLoadTime"].pop(labels, None)
+
     def record_prediction(
         self, model: str, version: str | None, ms: float, batch_size: int
     ) -> None:

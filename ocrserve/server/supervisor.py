@@ -13,13 +13,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.errors import (
+    ConfigError,
     InternalServerError,
+    ModelLoadError,
     OcrServeError,
     ServiceUnavailable,
     WorkerTimeout,
@@ -29,7 +31,14 @@ from ocrserve.server.devices import GpuPool
 from ocrserve.server.process import Worker
 from ocrserve.settings import ModelConfig
 
-__all__ = ["EngineMetrics", "Job", "JobQueue", "SupervisedModel", "Supervisor"]
+__all__ = [
+    "PERMANENT_LOAD_ERRORS",
+    "EngineMetrics",
+    "Job",
+    "JobQueue",
+    "SupervisedModel",
+    "Supervisor",
+]
 
 log = logging.getLogger("ocrserve.server.engine")
 
@@ -47,7 +56,11 @@ class Job:
 
 
 class JobQueue:
-    """A bounded FIFO whose consumers (the supervisors) take batches."""
+    """A bounded FIFO whose consumers (the supervisors) take batches.
+
+    A consumer cancelled inside `take` puts the jobs it had taken back at the front, in order,
+    and passes its wake-up on: a job leaves the queue only in a batch that is handed out.
+    """
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
@@ -62,43 +75,76 @@ class JobQueue:
         if len(self._items) >= self.maxsize:
             return False
         self._items.append(job)
-        while self._waiters:
+        self._wake(1)
+        return True
+
+    def requeue(self, jobs: Sequence[Job]) -> None:
+        """Put taken jobs back at the front, in their order (unanswered ones only)."""
+        pending = [job for job in jobs if not job.future.done()]
+        self._items.extendleft(reversed(pending))
+        self._wake(len(pending))
+
+    def _wake(self, count: int) -> None:
+        while count > 0 and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                break
-        return True
+                count -= 1
 
-    async def _wait(self, timeout: float | None) -> None:
+    async def _wait(self, timeout: float | None, until: asyncio.Future[None] | None) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait({waiter}, timeout=timeout)
+            await asyncio.wait({waiter} if until is None else {waiter, until}, timeout=timeout)
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and self._items:
+                self._wake(1)  # woken, then cancelled: another consumer takes the job
+            raise
         finally:
             if not waiter.done():
                 waiter.cancel()
+            elif until is not None and until.done() and self._items:
+                self._wake(1)  # woken, but leaving: pass the wake-up on
 
-    async def take(self, max_items: int, delay: float) -> list[Job]:
-        """Wait for a first job, then up to ``delay`` seconds for the batch to fill."""
-        while not self._items:
-            await self._wait(None)
-        batch = [self._items.popleft()]
-        deadline = time.monotonic() + delay
-        while len(batch) < max_items:
-            if self._items:
-                batch.append(self._items.popleft())
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await self._wait(remaining)
-        if self._items and self._waiters:  # leftovers: wake another consumer
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+    async def take(
+        self,
+        max_items: int,
+        delay: float,
+        until: asyncio.Future[None] | None = None,
+        batch: list[Job] | None = None,
+    ) -> list[Job]:
+        """Wait for a first job, then up to ``delay`` seconds for the batch to fill.
+
+        Once ``until`` is done the batch is returned as it is: empty while waiting for a first
+        job, partial while filling. Jobs are taken into ``batch`` (a new list if None), so the
+        caller sees what it holds while it waits.
+        """
+        batch = [] if batch is None else batch
+        try:
+            while not self._items:
+                if until is not None and until.done():
+                    return batch
+                await self._wait(None, until)
+            batch.append(self._items.popleft())
+            deadline = time.monotonic() + delay
+            while len(batch) < max_items:
+                if self._items:
+                    batch.append(self._items.popleft())
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (until is not None and until.done()):
+                    break
+                await self._wait(remaining, until)
+        except BaseException:
+            self.requeue(batch)
+            batch.clear()
+            raise
+        if self._items:  # leftovers: wake another consumer
+            self._wake(1)
         return batch
 
     def fail_all(self, exc: OcrServeError) -> None:
+        """Fail every queued job with ``exc``."""
         while self._items:
             job = self._items.popleft()
             if not job.future.done():
@@ -111,6 +157,8 @@ class EngineMetrics(Protocol):
     def record_worker_load(
         self, model: str, version: str, ms: float, *, worker_id: int | str | None = None
     ) -> None: ...
+
+    def forget_worker(self, model: str, version: str, worker_id: int | str) -> None: ...
 
     def record_prediction(
         self, model: str, version: str | None, ms: float, batch_size: int
@@ -132,92 +180,175 @@ class SupervisedModel(Protocol):
     next_worker_id: int
 
 
-class Supervisor:
-    """Keeps one worker process alive and feeds it batches."""
+#: Load errors that another try cannot fix: the archive, its config or its weights are wrong,
+#: or a module the model needs is missing. Anything else (a crash, a timeout) is retried.
+PERMANENT_LOAD_ERRORS = (ModelLoadError, ConfigError)
+#: A worker that dies idle sooner than this after loading counts as a failed start (back-off).
+MIN_HEALTHY_S = 5.0
 
-    def __init__(self, runtime: SupervisedModel) -> None:
-        self.runtime = runtime
+
+class Supervisor:
+    """Keeps one worker process alive and feeds it batches.
+
+    Spawning and killing processes run on threads, never on the event loop. The worker's process
+    sentinel is watched while it waits for jobs, so a worker that dies idle is replaced at once
+    (and is not counted as ready meanwhile). A load error that retrying cannot fix ends the
+    supervisor with `failed` set; other failures are retried with a back-off.
+    """
+
+    def __init__(self, model: SupervisedModel) -> None:
+        self.model = model
         self.worker: Worker | None = None
         self.busy = False
         self.retiring = False
+        #: Set when the model cannot load for good (the reason is in ``model.load_error``).
+        self.failed = False
+        #: The jobs taken for the batch being filled.
+        self.holding: list[Job] = []
+        self._serving = False
+        self._retired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(self._run())
 
     def retire(self) -> None:
-        """Stop after the current batch (at once when idle)."""
+        """Stop after the current batch; a batch being filled is sent as it is, at once.
+
+        A supervisor that is starting its worker (or waiting to retry) holds no job and stops at
+        once.
+        """
         self.retiring = True
-        if not self.busy:
+        if not self._retired.done():
+            self._retired.set_result(None)
+        if not self._serving:
             self.task.cancel()
 
     async def _run(self) -> None:
-        rt = self.runtime
-        loop = asyncio.get_running_loop()
         failures = 0
         while not self.retiring:
-            rt.next_worker_id += 1
-            gpu = rt.gpus.take() if rt.gpus is not None and rt.config.device_type != "cpu" else None
-            worker = Worker(
-                rt.next_worker_id, rt.spec, rt.threads, rt.max_pixels, rt.log_dir, gpu=gpu
-            )
+            worker = await self._spawn()
             self.worker = worker
             try:
-                started = time.monotonic()
-                await loop.run_in_executor(
-                    worker.executor, worker.wait_ready, rt.config.startup_timeout
-                )
-            except OcrServeError as exc:
-                rt.load_error = exc.message
-                log.error("model %s: %s", rt.spec.name, exc.message)
-                worker.kill()
-                self.worker = None
-                failures += 1
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-                continue
-            worker.status = "READY"
-            rt.load_error = None
-            failures = 0
-            load_ms = (time.monotonic() - started) * 1000
-            if rt.metrics is not None:
-                rt.metrics.record_worker_load(
-                    rt.spec.name, rt.spec.version, load_ms, worker_id=worker.id
-                )
-            log.info(
-                "model %s: worker %s ready (pid %s) in %.0f ms, %d thread(s), on %s",
-                rt.spec.name, worker.id, worker.pid, load_ms, rt.threads, worker.device,
-            )  # fmt: skip
-            try:
+                if not await self._load(worker):
+                    if self.failed:
+                        return
+                    failures += 1
+                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                    continue
+                failures = 0
+                ready = time.monotonic()
                 await self._serve(worker)
+                if time.monotonic() - ready < MIN_HEALTHY_S and not self.retiring:
+                    failures += 1
+                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
             finally:
-                worker.kill()
                 self.worker = None
+                await _dispose(worker, self.model)
+
+    async def _spawn(self) -> Worker:
+        """Start a worker process on a thread; a cancelled start still ends in a killed worker."""
+        m = self.model
+        m.next_worker_id += 1
+        gpu = m.gpus.take() if m.gpus is not None and m.config.device_type != "cpu" else None
+        args = (m.next_worker_id, m.spec, m.threads, m.max_pixels, m.log_dir)
+        started = asyncio.get_running_loop().run_in_executor(None, lambda: Worker(*args, gpu=gpu))
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            loop = asyncio.get_running_loop()
+            started.add_done_callback(
+                lambda done: (
+                    None
+                    if done.cancelled() or done.exception() is not None
+                    else loop.run_in_executor(None, done.result().kill)
+                )
+            )
+            raise
+
+    async def _load(self, worker: Worker) -> bool:
+        """Wait for the worker to load its model; False when it failed (``failed`` if for good)."""
+        m = self.model
+        started = time.monotonic()
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                worker.executor, worker.wait_ready, m.config.startup_timeout
+            )
+        except OcrServeError as exc:
+            m.load_error = exc.message
+            self.failed = isinstance(exc, PERMANENT_LOAD_ERRORS)
+            log.error(
+                "model %s: %s%s", m.spec.name, exc.message,
+                " (not retried: the model cannot load as it is)" if self.failed else "",
+            )  # fmt: skip
+            return False
+        worker.status = "READY"
+        m.load_error = None
+        load_ms = (time.monotonic() - started) * 1000
+        if m.metrics is not None:
+            m.metrics.record_worker_load(m.spec.name, m.spec.version, load_ms, worker_id=worker.id)
+        log.info(
+            "model %s: worker %s ready (pid %s) in %.0f ms, %d thread(s), on %s",
+            m.spec.name, worker.id, worker.pid, load_ms, m.threads, worker.device,
+        )  # fmt: skip
+        return True
 
     async def _serve(self, worker: Worker) -> None:
-        rt = self.runtime
+        """Take and run batches until retired or until the worker dies."""
+        m = self.model
         loop = asyncio.get_running_loop()
-        while not self.retiring:
-            cfg = rt.config
-            batch = await rt.queue.take(cfg.batch_size, cfg.max_batch_delay / 1000.0)
-            batch = [job for job in batch if not job.future.done()]
-            if not batch:
-                continue
-            self.busy = True
-            try:
-                if not await self._run_batch(worker, batch, loop, cfg.response_timeout):
-                    return
-            finally:
-                self.busy = False
+        died: asyncio.Future[None] = loop.create_future()
+        sentinel = worker.process.sentinel
 
-    async def _run_batch(
-        self, worker: Worker, batch: list[Job], loop: asyncio.AbstractEventLoop, timeout: int
-    ) -> bool:
+        def on_exit() -> None:
+            worker.status = "STOPPED"
+            if not died.done():
+                died.set_result(None)
+
+        loop.add_reader(sentinel, on_exit)
+        self._serving = True
+        try:
+            while not self.retiring:
+                cfg = m.config
+                delay = cfg.max_batch_delay / 1000.0
+                self.holding = []
+                take = asyncio.ensure_future(
+                    m.queue.take(cfg.batch_size, delay, self._retired, self.holding)
+                )
+                try:
+                    waits: set[asyncio.Future[Any]] = {take, died}
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    await _cancel_take(take, m.queue)
+                    raise
+                if died.done():
+                    await _cancel_take(take, m.queue)
+                    log.error("model %s: worker %s exited; replacing it", m.spec.name, worker.id)
+                    return
+                batch = [job for job in take.result() if not job.future.done()]
+                self.holding = []
+                if not batch:
+                    continue
+                self.busy = True
+                try:
+                    if not await self._run_batch(worker, batch, cfg.response_timeout):
+                        return
+                finally:
+                    self.busy = False
+        finally:
+            self._serving = False
+            self.holding = []
+            loop.remove_reader(sentinel)
+
+    async def _run_batch(self, worker: Worker, batch: list[Job], timeout: int) -> bool:
         """Send one batch; False when the worker must be replaced."""
-        rt, name = self.runtime, self.runtime.spec.name
+        m, name = self.model, self.model.spec.name
         started = time.monotonic()
         for job in batch:
             job.queue_s = started - job.enqueued
         if not worker.process.is_alive():
             _fail(batch, InternalServerError(f"Worker of model {name} died"))
             return False
-        call = loop.run_in_executor(worker.executor, worker.roundtrip, [j.body for j in batch])
+        call = asyncio.get_running_loop().run_in_executor(
+            worker.executor, worker.roundtrip, [j.body for j in batch]
+        )
         try:
             results = await asyncio.wait_for(call, timeout)
         except asyncio.TimeoutError:
@@ -232,8 +363,8 @@ class Supervisor:
             _fail(batch, ServiceUnavailable(f"Model {name} was unloaded"))
             raise
         elapsed = time.monotonic() - started
-        if rt.metrics is not None:
-            rt.metrics.record_prediction(name, rt.spec.version, elapsed * 1000, len(batch))
+        if m.metrics is not None:
+            m.metrics.record_prediction(name, m.spec.version, elapsed * 1000, len(batch))
         for job, res in zip(batch, results):
             job.handler_s = elapsed
             if job.future.done():
@@ -243,6 +374,25 @@ class Supervisor:
             else:
                 job.future.set_exception(error_from_name(*res["error"]))
         return True
+
+
+async def _cancel_take(take: asyncio.Future[list[Job]], queue: JobQueue) -> None:
+    """Cancel a pending `JobQueue.take` (it requeues what it took); requeue a finished one's."""
+    if not take.done():
+        take.cancel()
+        await asyncio.wait({take})
+    if not take.cancelled() and take.exception() is None:
+        queue.requeue(take.result())
+
+
+async def _dispose(worker: Worker, model: SupervisedModel) -> None:
+    """Kill the worker on a thread (even when this task is cancelled meanwhile)."""
+    killed = asyncio.get_running_loop().run_in_executor(None, worker.kill)
+    try:
+        await asyncio.shield(killed)
+    finally:
+        if model.metrics is not None:
+            model.metrics.forget_worker(model.spec.name, model.spec.version, worker.id)
 
 
 def _fail(batch: Iterable[Job], exc: OcrServeError) -> None:
