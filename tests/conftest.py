@@ -1,20 +1,72 @@
-"""Shared test helpers: paths, a real server on free loopback ports."""
+"""Shared test helpers: paths, a real server on free loopback ports, and the skip rules of
+tests/prerequisites.py applied to every test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ocrserve.server.launcher import LocalServer, free_port
+from tests.prerequisites import SHARED, SHARED_SKIP_REASON, forbidden_skip, shared_path
 
 __all__ = ["DEMO", "REPO", "SHARED", "ServerProcess", "free_port", "running"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 DEMO = REPO / "demo"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shared(*paths): reads these paths under ../shared (tests/prerequisites.py)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if SHARED.is_dir():
+        return
+    for item in items:
+        if item.get_closest_marker("shared"):  # first, before an empty parameter set's skip
+            item.add_marker(pytest.mark.skip(reason=SHARED_SKIP_REASON), append=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if SHARED.is_dir():
+        for mark in item.iter_markers("shared"):
+            for path in mark.args:
+                shared_path(path)
+
+
+def _fail_forbidden_skip(report: pytest.TestReport | pytest.CollectReport, marked: bool) -> None:
+    """Turn a skip that `forbidden_skip` forbids into a failure, saying why."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    why = forbidden_skip(reason, marked_shared=marked)
+    if why:
+        report.outcome = "failed"
+        report.longrepr = f"{why}. The skip: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_forbidden_skip(report, item.get_closest_marker("shared") is not None)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report() -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_forbidden_skip(report, False)
+    return report
 
 
 class ServerProcess(LocalServer):

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import DEMO, REPO, SHARED, ServerProcess, free_port
+from tests.prerequisites import needs_shared
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 # The CLI wires `compare` to these two functions; run them the same way in a child process, so
@@ -198,9 +199,7 @@ FIXTURE_MODELS = {
     "nrtr_r31_1by16_1by8_academic": ("textrecog", ["rec_100x32.png"]),
 }
 THREADS = "2"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"needs the MMOCR 0.6.3 parity fixtures in {FIXTURES}"
-)
+needs_fixtures = needs_shared("fixtures/mmocr-0.6.3")
 
 
 def _files(task: str, stem: str) -> tuple[Path, Path]:

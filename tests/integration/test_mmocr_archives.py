@@ -20,11 +20,10 @@ import pytest
 
 from ocrserve.archives.mar import MANIFEST_PATH
 from tests.conftest import REPO, SHARED, ServerProcess
+from tests.prerequisites import needs_shared
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"needs the MMOCR 0.6.3 parity fixtures in {FIXTURES}"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3")
 MODELS = {
     "dbnet": ("textdet", "dbnet_r18_fpnc_1200e_icdar2015"),
     "crnn": ("textrecog", "crnn_academic_dataset"),

@@ -1,7 +1,7 @@
 """The same .mar on a real TorchServe (ocrserve installed beside it) gives ocrserve's JSON.
 
 Needs `torchserve` (0.12, Java 17) on PATH or at $OCRSERVE_TORCHSERVE with ocrserve installed
-in its Python; skipped otherwise (CI has no TorchServe: it is Java and unmaintained).
+in its Python; skipped otherwise, except in CI, whose .ci/run installs both.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ import pytest
 
 from ocrserve.archives.bundled import build_bundled_archive
 from tests.conftest import DEMO, ServerProcess, free_port
+from tests.prerequisites import tool_skip_reason
 
 TORCHSERVE = os.environ.get("OCRSERVE_TORCHSERVE") or shutil.which("torchserve")
 pytestmark = pytest.mark.skipif(
     not TORCHSERVE or not shutil.which("java"),
-    reason="needs torchserve (set OCRSERVE_TORCHSERVE) and java on this machine",
+    reason=tool_skip_reason(
+        "torchserve and java", "pip install torchserve==0.12.0 or set OCRSERVE_TORCHSERVE; Java 17"
+    ),
 )
 
 
@@ -40,7 +43,13 @@ def test_same_archive_same_answer_on_torchserve(tmp_path: Path) -> None:
         "install_py_dep_per_model=false\n"
     )
     bindir = str(Path(TORCHSERVE).parent)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "LOG_LOCATION": str(tmp_path)}
+    # TMPDIR: TorchServe keeps its pid file there; ours, so `--stop` stops only this one.
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "LOG_LOCATION": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+    }
     proc = subprocess.Popen(
         [TORCHSERVE, "--start", "--foreground", "--ncs", "--ts-config", str(config),
          "--model-store", str(store), "--models", "ppocr_rec.mar", "ppocr_det.mar",
@@ -72,6 +81,11 @@ def test_same_archive_same_answer_on_torchserve(tmp_path: Path) -> None:
             assert theirs.json() == mine.json()
     finally:
         ours.stop()
-        subprocess.run([TORCHSERVE, "--stop"], cwd=tmp_path, env=env, capture_output=True)
-        proc.terminate()
-        proc.wait(60)
+        # --foreground: wait until the Java frontend (and with it the workers) has exited.
+        stop = [TORCHSERVE, "--stop", "--foreground"]
+        subprocess.run(stop, cwd=tmp_path, env=env, capture_output=True, timeout=90)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -11,14 +11,12 @@ import pytest
 
 from ocrserve.compare.matching import Tolerances, compare_results
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
-from tests.conftest import SHARED
+from tests.prerequisites import SHARED, needs_shared
 
 TEXTDET = SHARED / "fixtures" / "mmocr-0.6.3" / "textdet"
 MODELS = sorted(p.parent.name for p in TEXTDET.glob("*/checkpoint.pth"))
 
-pytestmark = pytest.mark.skipif(
-    not MODELS, reason=f"MMOCR parity fixtures not found at {TEXTDET} (no ../shared)"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3/textdet", "fixtures/mmocr-0.6.3/images")
 
 
 @pytest.mark.parametrize("model", MODELS)

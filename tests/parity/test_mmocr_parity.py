@@ -28,8 +28,8 @@ import torch  # noqa: E402
 
 from ocrserve.mmocr import load_checkpoint, load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
+from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 DET = FIXTURES / "textdet" / "dbnet_r18_fpnc_1200e_icdar2015"
 REC = FIXTURES / "textrecog" / "crnn_academic_dataset"
@@ -37,9 +37,7 @@ DET_IMAGES = ["det_640x640.png", "det_600x900.jpg", "det_1280x720.jpg"]
 REC_IMAGES = ["rec_100x32.png", "rec_160x48.jpg", "rec_64x32.png", "rec_32x100_vertical.png"]
 FIXTURE_OPENCV = "4.10.0"
 
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"MMOCR parity fixtures not found at {FIXTURES} (no ../shared)"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3")
 
 
 def _image(name: str) -> np.ndarray:

@@ -31,8 +31,8 @@ import torch  # noqa: E402
 from ocrserve.mmocr import load_checkpoint, load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 from ocrserve.mmocr.models import build_model  # noqa: E402
+from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 TEXTDET = FIXTURES / "textdet"
 IMAGES = ["det_640x640.png", "det_600x900.jpg", "det_1280x720.jpg"]
@@ -78,9 +78,7 @@ ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
     },
 }
 
-pytestmark = pytest.mark.skipif(
-    not TEXTDET.is_dir(), reason=f"MMOCR parity fixtures not found at {TEXTDET} (no ../shared)"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3/textdet", "fixtures/mmocr-0.6.3/images")
 
 
 def _json(path: Path) -> Any:

@@ -30,8 +30,8 @@ from ocrserve.mmocr.onnx_export import (
     model_type,
     onnx_tolerance,
 )
+from tests.prerequisites import SHARED, needs_shared
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 DET_IMAGES = ["det_640x640.png", "det_600x900.jpg", "det_1280x720.jpg"]
 REC_IMAGES = ["rec_100x32.png", "rec_160x48.jpg", "rec_64x32.png", "rec_32x100_vertical.png"]
@@ -52,9 +52,7 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "abinet_vision_only_academic": ("textrecog", REC_IMAGES),
 }
 
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"MMOCR parity fixtures not found at {FIXTURES} (no ../shared)"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3")
 
 
 def _predictor(task: str, stem: str) -> MMOCRPredictor:

@@ -29,8 +29,8 @@ import torch  # noqa: E402
 from ocrserve.mmocr import load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 from ocrserve.mmocr.pipelines import Sample  # noqa: E402
+from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 RECOG = FIXTURES / "textrecog"
 MODELS = [
@@ -43,9 +43,7 @@ MODELS = [
 ]
 IMAGES = ["rec_100x32.png", "rec_160x48.jpg", "rec_64x32.png", "rec_32x100_vertical.png"]
 
-pytestmark = pytest.mark.skipif(
-    not RECOG.is_dir(), reason=f"MMOCR parity fixtures not found at {RECOG} (no ../shared)"
-)
+pytestmark = needs_shared("fixtures/mmocr-0.6.3/textrecog", "fixtures/mmocr-0.6.3/images")
 
 #: The original (full-size) values of each fixture's ``slim_overrides``, from MMOCR 0.6.3's
 #: configs; `DEFAULT` where the original config left the key to the class default.

@@ -19,8 +19,8 @@ from ocrserve.mmocr.checkpoint import (  # noqa: E402
     load_checkpoint,
     strip_prefix,
 )
+from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
 
 
@@ -193,7 +193,7 @@ def test_check_keys_truncates_long_lists() -> None:
     assert "layer.19, ... and 10 more" in message and "layer.20" not in message
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"MMOCR 0.6.3 fixtures not found at {FIXTURES}")
+@needs_shared("fixtures/mmocr-0.6.3")
 def test_shared_fixture_checkpoints_load() -> None:
     paths = sorted(FIXTURES.glob("*/*/checkpoint.pth"))
     assert paths, f"no checkpoint.pth under {FIXTURES}"

@@ -18,6 +18,7 @@ from ocrserve.mmocr.pipelines.postprocess.fce import fill_hole
 from ocrserve.mmocr.pipelines.postprocess.introsort import legacy_argsort
 from ocrserve.mmocr.pipelines.postprocess.textsnake import merge_disks
 from ocrserve.mmocr.pipelines.postprocess.thinning import skeletonize, thinning_table
+from tests.prerequisites import tool_skip_reason
 
 
 def textsnake_config() -> dict[str, object]:
@@ -129,7 +130,8 @@ def test_skeletonize_at_the_border_and_on_bool_input() -> None:
 
 
 def test_skeletonize_equals_skimage() -> None:
-    morphology = pytest.importorskip("skimage.morphology")
+    reason = tool_skip_reason("scikit-image", "pip install -e '.[test]'")
+    morphology = pytest.importorskip("skimage.morphology", reason=reason)
     rng = np.random.default_rng(0)
     for case in range(120):
         h, w = (int(v) for v in rng.integers(3, 50, 2))
