@@ -260,7 +260,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--token",
         default=None,
         metavar="KEY",
-        help="Inference key. Default: the one in ./key_file.json if there is one, else none.",
+        help="Inference key (`ocrserve key` prints it). Default: the one in ./key_file.json if "
+        "there is one, else none. Give a key that begins with '-' as --token=KEY.",
     )
     p.add_argument(
         "--out",

@@ -135,3 +135,10 @@ def test_progress_bar_only_on_a_terminal() -> None:
     bar.show(2, "b.png")
     bar.close()
     assert piped.getvalue() == ""
+
+
+def test_token_beginning_with_a_dash_is_given_with_an_equals_sign() -> None:
+    # argparse takes "--token -abc" for two options; "--token=-abc" is the documented form.
+    assert _parse("img.png", "a.mar", "m", "--token=-abc").token == "-abc"
+    with pytest.raises(SystemExit):
+        _parse("img.png", "a.mar", "m", "--token", "-abc")
