@@ -402,7 +402,14 @@ def _print_key(args: argparse.Namespace) -> int:
     record = ServerRecord.read(settings.pid_path())
     management = record.management_address if record else settings.management_address
     try:
-        print(read_key(find_key_file(settings, args.key_file), args.type, management))
+        path = find_key_file(settings, args.key_file)
+        if record is None and not args.key_file and not path.exists():
+            raise ConfigError(
+                f"ocrserve is not running at {settings.inference_address} (no live server in "
+                f"{settings.pid_path()}) and there is no {path}; name the server as it was "
+                "started (--inference-address, --ts-config or --pid-file) or pass --key-file FILE"
+            )
+        print(read_key(path, args.type, management))
     except ConfigError as exc:
         print(f"ocrserve: error: {exc.message}", file=sys.stderr)
         return 1

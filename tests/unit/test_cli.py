@@ -36,3 +36,10 @@ def test_key_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["key", "--key-file", str(tmp_path / "none.json")]) == 1
     err = capsys.readouterr().err
     assert "cannot read" in err and "none.json" in err and "--inference-address" in err
+
+
+def test_key_of_no_running_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pid_file = str(tmp_path / "none.pid")
+    assert main(["key", "--pid-file", pid_file, "--inference-address", "127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert "not running at 127.0.0.1:9" in err and pid_file in err and "--key-file" in err
