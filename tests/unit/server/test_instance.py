@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,8 @@ def test_record_names_the_key_file_of_the_live_server(tmp_path: Path) -> None:
     settings = Settings(pid_file=str(pid_file), key_file=str(tmp_path / "keys.json"))
     assert find_key_file(settings) == tmp_path / "keys.json"  # no server: the setting
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ocrserve"])
+    while b"ocrserve" not in Path(f"/proc/{server.pid}/cmdline").read_bytes():
+        time.sleep(0.01)  # until it has exec'ed: a pid counts only if its command says ocrserve
     try:
         record = ServerRecord(server.pid, "/srv", "http://127.0.0.1:9", "http://127.0.0.1:10",
                               str(tmp_path / "elsewhere.json"))  # fmt: skip
