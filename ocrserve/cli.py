@@ -1,5 +1,7 @@
-"""The ``ocrserve`` command: ``start`` (background like ``torchserve --start``, or ``--foreground``)
-and ``stop``. Options of ``start`` are generated from `Settings` fields, one to one."""
+"""The ``ocrserve`` command: ``start`` (in the background like ``torchserve --start``, or
+``--foreground``), ``stop``, ``key``, ``archive``, ``predict``, ``compare``. Options of ``start``
+are generated from `Settings` fields, one to one; ``stop`` and ``key`` find the server from the
+same settings."""
 
 from __future__ import annotations
 
@@ -17,7 +19,14 @@ from pathlib import Path
 from ocrserve.archives.store import ModelStore
 from ocrserve.compare.runner import add_compare_parser
 from ocrserve.errors import ConfigError, OcrServeError
-from ocrserve.settings import Settings, parse_address
+from ocrserve.server.instance import (
+    ServerRecord,
+    find_key_file,
+    read_key,
+    read_pid,
+    server_command,
+)
+from ocrserve.settings import Settings
 from ocrserve.version import __version__
 
 __all__ = ["main"]
@@ -57,6 +66,27 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
             )  # fmt: skip
         else:
             parser.add_argument(*flags, dest=f.name, default=None, help=help_text)
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Which server ``stop`` and ``key`` mean: the options ``start`` was given."""
+    parser.add_argument(
+        "--ts-config", dest="ts_config", default=None,
+        help="The config.properties the server was started with.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--inference-address", dest="inference_address", default=None,
+        help="The server's inference address. Default: http://127.0.0.1:8080.",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pid-file", dest="pid_file", default=None,
+        help="The server's pid file. Default: derived from the inference address.",
+    )  # fmt: skip
+
+
+def _server_settings(args: argparse.Namespace) -> Settings:
+    cli = {"inference_address": args.inference_address, "pid_file": args.pid_file}
+    return Settings.load(cli, args.ts_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,23 +150,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
     key = sub.add_parser(
         "key",
-        help="print a key from key_file.json (for Authorization: Bearer ...)",
-        description="Print the current key the server wrote into key_file.json, e.g. "
-        'curl -H "Authorization: Bearer $(ocrserve key)" ...',
+        help="print a key of a running server (for Authorization: Bearer ...)",
+        description="Print the current key of the server named by --inference-address, "
+        "--ts-config or --pid-file as it was started (default: the one on 127.0.0.1:8080, "
+        'else ./key_file.json), e.g. curl -H "Authorization: Bearer $(ocrserve key)" ... '
+        "An expired key is an error saying how to get a new one.",
     )
     key.add_argument("--type", choices=["inference", "management", "API"], default="inference")
     key.add_argument(
         "--key-file",
-        default="key_file.json",
-        help="The server's key file (in the folder it was started from).",
-    )
-    stop = sub.add_parser("stop", help="stop the background server gracefully")
-    stop.add_argument(
-        "--pid-file",
-        dest="pid_file",
         default=None,
-        help=f"Pid file of the server. Default: {Settings().pid_file}.",
+        help="Read this key file instead of finding the server's.",
     )
+    _add_server_options(key)
+    stop = sub.add_parser(
+        "stop",
+        help="stop a background server gracefully",
+        description="Stop the server named by --inference-address, --ts-config or --pid-file "
+        "as it was started (default: the one on 127.0.0.1:8080); other servers keep running.",
+    )
+    _add_server_options(stop)
     stop.add_argument(
         "--timeout",
         type=float,
@@ -169,33 +202,18 @@ def _load_models(settings: Settings) -> tuple[str, ...]:
     return () if settings.model_store else ("all",)
 
 
-def _check_models(settings: Settings) -> None:
-    """Fail fast on a model that cannot be found (the server would only log it)."""
+def _check_models(settings: Settings) -> list[str]:
+    """Fail fast on a model that cannot be found (the server would only log it); the names the
+    models will be served under, as far as the command line says."""
     store = _model_store(settings)
+    names = []
     try:
-        for _, location in store.entries(_load_models(settings)):
+        for name, location in store.entries(_load_models(settings)):
             store.locate(location)
+            names.append(name or Path(location).name.removesuffix(".mar"))
     finally:
         store.close()
-
-
-def _read_pid(path: str) -> int | None:
-    try:
-        pid = int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    try:  # a stale file whose pid now belongs to another program does not count
-        if b"ocrserve" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return None
-    except OSError:
-        pass
-    return pid
+    return names
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -217,79 +235,111 @@ def _run_foreground(settings: Settings) -> int:
     _configure_logging(settings)
     _check_models(settings)
     store = _model_store(settings)
-    pid_path = Path(settings.pid_file)
-    owner = _read_pid(settings.pid_file)
+    pid_path = settings.pid_path()
+    owner = read_pid(pid_path)
     wrote_pid = owner is None or owner == os.getpid()
     if wrote_pid:
-        pid_path.write_text(str(os.getpid()))
+        ServerRecord.of_this_process(settings).write(pid_path)
     try:
         specs, failures = store.prepare_all(_load_models(settings))
         asyncio.run(serve(settings, store, specs, failures))
     finally:
         store.close()
-        if wrote_pid and _read_pid(settings.pid_file) in (os.getpid(), None):
-            pid_path.unlink(missing_ok=True)
+        if wrote_pid and read_pid(pid_path) in (os.getpid(), None):
+            ServerRecord.remove(pid_path)
     return 0
 
 
-def _ping(address: str) -> bool:
-    import httpx
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n  ".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    host, port = parse_address("inference_address", address)
+
+def _stop_child(child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    child.terminate()
     try:
-        return httpx.get(f"http://{host}:{port}/ping", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _start_background(settings: Settings, argv: Sequence[str]) -> int:
-    running = _read_pid(settings.pid_file)
+    from ocrserve.server.startup import StartupWatch
+
+    pid_path = settings.pid_path()
+    running = read_pid(pid_path)
     if running is not None:
         print(
-            f"ocrserve is already running (pid {running}); stop it with: ocrserve stop",
+            f"ocrserve is already running at {settings.inference_address} (pid {running}, "
+            f"pid file {pid_path}); stop it with: ocrserve stop --inference-address "
+            f"{settings.inference_address}",
             file=sys.stderr,
         )
         return 1
-    _check_models(settings)
+    names = _check_models(settings)
     log_dir = Path(settings.log_location)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "ocrserve.log"
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "ocrserve", "start", "--foreground", *argv],
+            server_command("start", "--foreground", *argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             start_new_session=True,
         )
-    deadline = time.monotonic() + settings.default_startup_timeout + 30
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            print("ocrserve failed to start:\n  " + "\n  ".join(tail), file=sys.stderr)
-            return 1
-        if _ping(settings.inference_address):
-            print(
-                f"ocrserve started (pid {child.pid}); inference API at "
-                f"{settings.inference_address}; log: {log_path}"
-            )
-            return 0
-        time.sleep(0.3)
-    child.terminate()
-    tail = log_path.read_text(errors="replace").splitlines()[-15:]
+    watch = StartupWatch(settings, names)
+    limit = settings.default_startup_timeout + 30
+    started = time.monotonic()
+    shown, shown_at = "", started
+    try:
+        while time.monotonic() - started < limit:
+            if child.poll() is not None:
+                print(f"ocrserve failed to start:\n  {_tail(log_path)}", file=sys.stderr)
+                return 1
+            state = watch.poll()
+            if state.healthy:
+                print(
+                    f"ocrserve started (pid {child.pid}); inference API at "
+                    f"{settings.inference_address}; log: {log_path}"
+                )
+                return 0
+            if state.failed:
+                _stop_child(child)
+                reasons = "\n  ".join(f"{n}: {why}" for n, why in state.failed.items())
+                print(
+                    f"ocrserve failed to start: {len(state.failed)} model(s) cannot load "
+                    f"(stopped the server; log: {log_path}):\n  {reasons}",
+                    file=sys.stderr,
+                )
+                return 1
+            line = state.progress()
+            now = time.monotonic()
+            if line != shown or now - shown_at >= 10:
+                print(f"{line} [{now - started:.0f} s]", file=sys.stderr, flush=True)
+                shown, shown_at = line, now
+            time.sleep(0.3)
+    finally:
+        watch.close()
+    _stop_child(child)
     print(
-        f"ocrserve did not become healthy within {settings.default_startup_timeout + 30} s "
-        f"(stopped it); last lines of {log_path}:\n  " + "\n  ".join(tail),
+        f"ocrserve did not become healthy within {limit} s (stopped it); last lines of "
+        f"{log_path}:\n  {_tail(log_path)}",
         file=sys.stderr,
     )
     return 1
 
 
-def _stop(pid_file: str | None, timeout: float) -> int:
-    path = pid_file or Settings().pid_file
-    pid = _read_pid(path)
+def _stop(settings: Settings, timeout: float) -> int:
+    path = settings.pid_path()
+    pid = read_pid(path)
     if pid is None:
-        print("ocrserve is not running.", file=sys.stderr)
+        print(
+            f"ocrserve is not running at {settings.inference_address} (no live server in "
+            f"{path}); name the server as it was started: --inference-address, --ts-config or "
+            "--pid-file",
+            file=sys.stderr,
+        )
         return 1
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -297,8 +347,8 @@ def _stop(pid_file: str | None, timeout: float) -> int:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            Path(path).unlink(missing_ok=True)
-            print("ocrserve has stopped.")
+            ServerRecord.remove(path)
+            print(f"ocrserve at {settings.inference_address} (pid {pid}) has stopped.")
             return 0
         time.sleep(0.2)
     print(f"ocrserve (pid {pid}) did not stop within {timeout:g} s", file=sys.stderr)
@@ -347,14 +397,21 @@ def _predict(inputs: list[str], device: str, threads: int) -> int:
     return 0
 
 
-def _print_key(path: str, kind: str) -> int:
-    import json
-
+def _print_key(args: argparse.Namespace) -> int:
+    settings = _server_settings(args)
+    record = ServerRecord.read(settings.pid_path())
+    management = record.management_address if record else settings.management_address
     try:
-        print(json.loads(Path(path).read_text())[kind]["key"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"ocrserve: no {kind} key in {path} ({exc}); is the server running from this "
-              "folder with token authorization on?", file=sys.stderr)  # fmt: skip
+        path = find_key_file(settings, args.key_file)
+        if record is None and not args.key_file and not path.exists():
+            raise ConfigError(
+                f"ocrserve is not running at {settings.inference_address} (no live server in "
+                f"{settings.pid_path()}) and there is no {path}; name the server as it was "
+                "started (--inference-address, --ts-config or --pid-file) or pass --key-file FILE"
+            )
+        print(read_key(path, args.type, management))
+    except ConfigError as exc:
+        print(f"ocrserve: error: {exc.message}", file=sys.stderr)
         return 1
     return 0
 
@@ -364,9 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "stop":
-            return _stop(args.pid_file, args.timeout)
+            return _stop(_server_settings(args), args.timeout)
         if args.command == "key":
-            return _print_key(args.key_file, args.type)
+            return _print_key(args)
         if args.command == "archive":
             from ocrserve.mmocr.archiver import archive_mmocr
 

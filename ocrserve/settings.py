@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ocrserve.errors import ConfigError
 
-__all__ = ["Settings", "parse_address", "read_properties"]
+__all__ = ["Settings", "parse_address", "read_properties", "runtime_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,20 @@ class Settings:
         default="logs", metadata=_opt("Folder for the server log of a background start.")
     )
     pid_file: str = field(
-        default=str(Path(tempfile.gettempdir()) / ".ocrserve.pid"),
-        metadata=_opt("Pid file of the background server (used by ocrserve stop)."),
+        default="",
+        metadata=_opt(
+            "Pid file of the server (ocrserve stop and ocrserve key find the server by it); "
+            "empty: ocrserve-HOST-PORT.pid for the inference address, in $XDG_RUNTIME_DIR or "
+            "the temp folder, so servers on other ports never share one."
+        ),
+    )
+    key_file: str = field(
+        default="",
+        metadata=_opt(
+            "File the server writes its keys to (mode 0600); empty: key_file.json in its "
+            "working directory, as TorchServe. Keys can be supplied in OCRSERVE_INFERENCE_KEY, "
+            "OCRSERVE_MANAGEMENT_KEY and OCRSERVE_API_KEY."
+        ),
     )
     enable_envvars_config: bool = field(
         default=False,
@@ -199,6 +211,20 @@ class Settings:
                     f"allowed_urls={pattern!r}: not a regular expression ({exc})"
                 ) from None
         self.model_settings()  # validates the models JSON
+
+    def pid_path(self) -> Path:
+        """``pid_file``, or ``ocrserve-HOST-PORT.pid`` (the inference address) in the runtime
+        folder: one pid file per server, so a second one elsewhere is neither refused nor
+        stopped by mistake."""
+        if self.pid_file:
+            return Path(self.pid_file)
+        host, port = parse_address("inference_address", self.inference_address)
+        return runtime_dir() / f"ocrserve-{host.replace(':', '_')}-{port}.pid"
+
+    def key_path(self, cwd: Path | None = None) -> Path:
+        """Where a server started in ``cwd`` (default: the current folder) writes its keys."""
+        base = Path.cwd() if cwd is None else cwd
+        return base / (self.key_file or "key_file.json")
 
     def model_settings(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The ``models`` JSON: name -> version -> TorchServe's per-model keys."""
@@ -302,6 +328,14 @@ def _convert(key: str, raw: str) -> Any:
     else:
         raise ConfigError(f"{key}: unsupported type {kind}")
     raise ConfigError(f"{key}={raw!r}: expected {kind.split(' ')[0]}")
+
+
+def runtime_dir() -> Path:
+    """``$XDG_RUNTIME_DIR`` (per user, private) when set, else the temp folder."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and Path(xdg).is_dir():
+        return Path(xdg)
+    return Path(tempfile.gettempdir())
 
 
 def parse_address(key: str, address: str) -> tuple[str, int]:

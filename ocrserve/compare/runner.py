@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
     from ocrserve.predictor import Predictor
 
-__all__ = ["add_compare_parser", "find_images", "format_table", "read_token", "run_compare"]
+__all__ = [
+    "add_compare_parser",
+    "find_images",
+    "format_table",
+    "read_token",
+    "run_compare",
+    "served_key_file",
+]
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
@@ -58,6 +65,18 @@ def read_token(token: str | None, key_file: str | os.PathLike[str] = "key_file.j
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return key if isinstance(key, str) else None
+
+
+def served_key_file(address: str) -> Path:
+    """The key file of the server at ``address`` (its pid file's record says where it is, so
+    any folder works), else ``./key_file.json``."""
+    from ocrserve.server.instance import find_key_file
+    from ocrserve.settings import Settings
+
+    try:
+        return find_key_file(Settings(inference_address=address))
+    except ConfigError:  # a bad address (reported later) or a server without authorization
+        return Path("key_file.json")
 
 
 class _ServedModel:
@@ -260,7 +279,9 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--token",
         default=None,
         metavar="KEY",
-        help="Inference key. Default: the one in ./key_file.json if there is one, else none.",
+        help="Inference key (`ocrserve key` prints it). Default: the key of the server at "
+        "--inference-addr if it runs on this machine, else the one in ./key_file.json if there "
+        "is one, else none. Give a key that begins with '-' as --token=KEY.",
     )
     p.add_argument(
         "--out",
@@ -382,7 +403,10 @@ def run_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out_dir}: cannot create it ({exc.strerror})") from exc
     from ocrserve.compare import pictures
 
-    served = _ServedModel(args.inference_addr, name, read_token(args.token), args.timeout)
+    served = _ServedModel(
+        args.inference_addr, name, read_token(args.token, served_key_file(args.inference_addr)),
+        args.timeout,
+    )  # fmt: skip
     comparisons: list[ImageComparison] = []
     try:
         served.ping()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ocrserve.archives.mar import check_name, new_manifest, write_archive
+from ocrserve.archives.mar import check_name, new_manifest, read_manifest, write_archive
 from ocrserve.errors import ArchiveError
 
 __all__ = ["archive_mmocr"]
@@ -49,6 +49,36 @@ def _dict_files(config: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _collision(out: Path, config_path: str | os.PathLike[str], *, named: bool) -> str:
+    """Why ``out`` is in the way: which model it holds, and the way out (another name; --force
+    only to replace that same model)."""
+    try:
+        manifest = read_manifest(out)
+        section = manifest.ocrserve
+        made_from = ", ".join(
+            str(section[k]) for k in ("source_config", "source_checkpoint") if section.get(k)
+        )
+        held = f"model {manifest.model_name} {manifest.model_version}" + (
+            f" made from {made_from}" if made_from else ""
+        )
+    except ArchiveError:
+        held = "a file that is not a readable archive"
+    how = "" if named else " (the name defaults to the checkpoint's file name)"
+    return (
+        f"{out} already exists: {held}{how}; give this one another name with --model-name "
+        f"NAME (e.g. --model-name {_suggest(config_path)}), or pass --force only to replace "
+        "that same model"
+    )
+
+
+def _suggest(config_path: str | os.PathLike[str]) -> str:
+    """A valid model name from the config's file name."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(config_path).stem).lstrip("_.-")
+    return stem or "NAME"
+
+
 def archive_mmocr(
     config_path: str | os.PathLike[str],
     checkpoint_path: str | os.PathLike[str],
@@ -59,19 +89,21 @@ def archive_mmocr(
     runtime: str = "torch",
     progress: Callable[[str], None] = _say,
 ) -> Path:
-    """Write ``output_folder/NAME.mar``; NAME defaults to the checkpoint's stem."""
-    from safetensors.torch import save_file
-
-    from ocrserve.mmocr import load_checkpoint, load_config
-    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
-
+    """Write ``output_folder/NAME.mar``; NAME defaults to the checkpoint's stem. The name is
+    checked before any work is done."""
     if runtime not in ("torch", "onnx"):
         raise ArchiveError(f"--runtime {runtime}: expected torch or onnx")
     name = check_name(model_name or Path(checkpoint_path).stem, "model name")
     version = check_name(model_version, "model version")
     out = Path(output_folder) / f"{name}.mar"
     if out.exists() and not force:
-        raise ArchiveError(f"{out} already exists; use --force to overwrite it")
+        raise ArchiveError(_collision(out, config_path, named=model_name is not None))
+
+    from safetensors.torch import save_file
+
+    from ocrserve.mmocr import load_checkpoint, load_config
+    from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
+
     progress(f"reading config {config_path}")
     config = load_config(config_path)
     progress(f"reading checkpoint {checkpoint_path}")

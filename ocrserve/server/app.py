@@ -14,7 +14,6 @@ import signal
 import socket
 import time
 from collections.abc import Generator, Sequence
-from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -36,7 +35,6 @@ from ocrserve.errors import (
 )
 from ocrserve.server.auth import (
     INFERENCE_EXEMPT_PATHS,
-    KEY_FILE_NAME,
     MANAGEMENT_EXEMPT_PATHS,
     TokenAuthMiddleware,
     TokenStore,
@@ -195,7 +193,7 @@ async def serve(
     engine = Engine(settings, metrics)
     tokens = None
     if not settings.disable_token_authorization:
-        tokens = TokenStore.create(Path.cwd() / KEY_FILE_NAME, settings.token_expiration_min)
+        tokens = TokenStore.for_server(settings)
         log.info("token authorization is on: keys in %s", tokens.path)
     metric_routes = metrics_routes(metrics) if settings.metrics_mode == "prometheus" else [
         Route("/metrics", _empty_metrics, methods=["GET"])

@@ -21,6 +21,11 @@ What ocrserve does differently, on purpose:
   ``/api-description``) is exempt in both, as TorchServe checks it before the token.
 - ``GET /token`` with an unknown ``type`` is 400 ``BadRequestException`` naming the valid
   values; success answers a small JSON object without the key (TorchServe: an empty body).
+- Keys never begin with ``-`` (one ``token_urlsafe`` in 64 would), so ``--token KEY`` works.
+- Operators can supply the keys (TorchServe has no such option): ``OCRSERVE_INFERENCE_KEY``,
+  ``OCRSERVE_MANAGEMENT_KEY``, ``OCRSERVE_API_KEY`` (see `KEY_ENV`), checked by `check_key`.
+  A supplied inference or management key does not expire; ``GET /token`` still replaces it
+  with a random, expiring one. The key file goes where the ``key_file`` setting says.
 """
 
 from __future__ import annotations
@@ -34,11 +39,11 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,15 +53,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ocrserve.errors import BadRequest, ConfigError, InvalidToken, OcrServeError
 from ocrserve.server.responses import error_response, json_response
 
+if TYPE_CHECKING:
+    from ocrserve.settings import Settings
+
 __all__ = [
     "DESCRIPTION_PATHS",
     "INFERENCE_EXEMPT_PATHS",
+    "KEY_ENV",
     "KEY_FILE_NAME",
     "MANAGEMENT_EXEMPT_PATHS",
     "TOKEN_PATH",
     "InvalidToken",
     "TokenAuthMiddleware",
     "TokenStore",
+    "check_key",
+    "new_key",
     "token_routes",
 ]
 
@@ -80,7 +91,56 @@ _TOKEN_API_MESSAGE = (
 # TorchServe's pattern is ^Bearer\s+(\S+)$; the scheme is matched case-insensitively (RFC 7235).
 _BEARER = re.compile(r"bearer[ \t]+([!-~]+)", re.IGNORECASE)
 _MAX_HEADER = 1024
+_KEY_NAMES: tuple[KeyName, ...] = ("management", "inference", "API")
 _KEY_BYTES = 32
+#: Environment variables an operator can set to supply a key instead of a random one.
+KEY_ENV: dict[KeyName, str] = {
+    "inference": "OCRSERVE_INFERENCE_KEY",
+    "management": "OCRSERVE_MANAGEMENT_KEY",
+    "API": "OCRSERVE_API_KEY",
+}
+# RFC 6750's token68 characters; at least 32 of them (a guessable key is no key).
+_SUPPLIED_KEY = re.compile(r"[A-Za-z0-9._~+/=][A-Za-z0-9._~+/=-]{31,255}")
+
+
+def new_key() -> str:
+    """A random 256-bit key that does not begin with ``-`` (a command line would take it for
+    an option: ``--token -abc``)."""
+    while True:
+        key = secrets.token_urlsafe(_KEY_BYTES)
+        if not key.startswith("-"):
+            return key
+
+
+def check_key(value: str, source: str) -> str:
+    """``value`` if it is a usable supplied key, else `ConfigError` naming ``source`` and the
+    rule broken, never the value."""
+    if not _SUPPLIED_KEY.fullmatch(value):
+        if value.startswith("-"):
+            why = "must not begin with '-'"
+        elif not 32 <= len(value) <= 256:
+            why = f"must be 32 to 256 characters long, not {len(value)}"
+        else:
+            why = "may only hold letters, digits and - . _ ~ + / ="
+        raise ConfigError(
+            f"{source}: the key {why} (make one with: python -c "
+            "'import secrets; print(secrets.token_hex(32))')"
+        )
+    return value
+
+
+def supplied_keys(environ: Mapping[str, str]) -> dict[KeyName, str]:
+    """The keys the operator set in `KEY_ENV`'s variables, checked and distinct."""
+    keys: dict[KeyName, str] = {}
+    for name, var in KEY_ENV.items():
+        value = environ.get(var)
+        if value:
+            keys[name] = check_key(value, var)
+    if len(set(keys.values())) < len(keys):
+        raise ConfigError(
+            f"{', '.join(KEY_ENV[n] for n in keys)}: each key must differ from the others"
+        )
+    return keys
 
 
 @dataclass(frozen=True)
@@ -128,24 +188,34 @@ class TokenStore:
         self._lock = threading.Lock()
 
     @classmethod
+    def for_server(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> TokenStore:
+        """The server's keys: supplied in `KEY_ENV`'s variables, else random; written to
+        ``key_file`` (default ``./key_file.json``)."""
+        supplied = supplied_keys(os.environ if environ is None else environ)
+        return cls.create(settings.key_path(), settings.token_expiration_min, supplied=supplied)
+
+    @classmethod
     def create(
         cls,
         path: Path,
         expiration_minutes: float = 60,
         *,
         clock: Callable[[], float] = time.time,
+        supplied: Mapping[KeyName, str] | None = None,
     ) -> TokenStore:
-        """New random keys, written to ``path`` (TorchServe: ``./key_file.json``)."""
+        """Keys written to ``path`` (TorchServe: ``./key_file.json``): ``supplied`` ones, which
+        do not expire until rotated, else new random ones."""
         if expiration_minutes <= 0:
             raise ConfigError(
                 f"token_expiration_min={expiration_minutes}: must be a positive number of minutes"
             )
-        now = clock()
-        expires = now + expiration_minutes * 60
+        expires = clock() + expiration_minutes * 60
+        given = dict(supplied or {})
         keys: dict[KeyName, _Key] = {
-            "management": _Key(secrets.token_urlsafe(_KEY_BYTES), expires),
-            "inference": _Key(secrets.token_urlsafe(_KEY_BYTES), expires),
-            "API": _Key(secrets.token_urlsafe(_KEY_BYTES), None),
+            name: _Key(given[name], None)
+            if name in given
+            else _Key(new_key(), None if name == "API" else expires)
+            for name in _KEY_NAMES
         }
         store = cls(Path(path), keys, expiration_minutes, clock)
         with store._lock:
@@ -174,7 +244,7 @@ class TokenStore:
         if name not in ("management", "inference"):
             raise ValueError(f"only the management and inference keys rotate, not {name!r}")
         with self._lock:
-            new = _Key(secrets.token_urlsafe(_KEY_BYTES), self._clock() + self._ttl())
+            new = _Key(new_key(), self._clock() + self._ttl())
             self._keys = {**self._keys, name: new}
             self._write()
         return new.value
@@ -230,7 +300,7 @@ def token_routes(store: TokenStore) -> list[Route]:
             return _error(exc)
         return json_response(
             {
-                "message": f"Regenerated the {name} key; read it from {KEY_FILE_NAME}.",
+                "message": f"Regenerated the {name} key; read it from {store.path.name}.",
                 "expiration time": _iso_utc(store.expires_at(name) or 0.0),
             }
         )

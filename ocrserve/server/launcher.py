@@ -1,9 +1,10 @@
 """A real ocrserve server in a subprocess, on free loopback ports: for tests, benchmarks and tools.
 
-``ocrserve start --foreground`` runs with the three APIs on ports that were free a moment ago,
-its pid file and logs in a work folder, and its output in ``server.log`` there. `wait_healthy`
-waits for ``/ping``; `stop` sends SIGTERM (the server's graceful stop) and returns the exit code.
-Nothing here imports more than the standard library and httpx.
+``ocrserve start --foreground``, launched as the CLI launches it (`server_command`), runs with the
+three APIs on ports that were free a moment ago, its pid file and logs in a work folder, and its
+output in ``server.log`` there. `wait_healthy` waits for ``/ping``; `stop` sends SIGTERM (the
+server's graceful stop) and returns the exit code. Nothing here imports more than the standard
+library, httpx and ocrserve's settings.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from ocrserve.server.instance import server_command
 
 __all__ = ["LocalServer", "free_port"]
 
@@ -29,7 +31,7 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """``python -m ocrserve start --foreground *args`` on free loopback ports, started at once.
+    """``ocrserve start --foreground *args`` on free loopback ports, started at once.
 
     ``workdir`` holds the pid file, ``logs/`` and ``server.log`` and is the server's working
     directory unless ``cwd`` says otherwise (its ``key_file.json`` goes there). Token
@@ -59,13 +61,12 @@ class LocalServer:
         self.cwd = Path(cwd) if cwd is not None else work
         self.pid_file = work / "ocrserve.pid"
         self.log_path = work / "server.log"
-        self.args = [
-            sys.executable, "-m", "ocrserve", "start", "--foreground",
-            "--inference-address", self.url, "--management-address", self.management_url,
-            "--metrics-address", self.metrics_url,
+        self.args = server_command(
+            "start", "--foreground", "--inference-address", self.url,
+            "--management-address", self.management_url, "--metrics-address", self.metrics_url,
             "--pid-file", str(self.pid_file), "--log-location", str(work / "logs"),
             *([] if auth else ["--disable-token-auth"]), *args,
-        ]  # fmt: skip
+        )  # fmt: skip
         environ = {**os.environ, **(env or {})}
         if pythonpath is not None:
             paths = (str(pythonpath), environ.get("PYTHONPATH"))

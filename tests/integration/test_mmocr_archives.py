@@ -186,7 +186,8 @@ def test_archive_refuses_existing_without_force(tmp_path: Path) -> None:
     assert (tmp_path / "checkpoint.mar").is_file()  # the name defaults to the checkpoint's stem
     res = subprocess.run([sys.executable, "-m", "ocrserve", *args], capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
-    assert res.returncode == 2 and "already exists; use --force" in res.stderr
+    assert res.returncode == 2 and "checkpoint.mar already exists: model checkpoint" in res.stderr
+    assert "--model-name NAME" in res.stderr and "reading config" not in res.stderr
     _ocrserve(*args, "--force")
     shutil.rmtree(tmp_path)
 

@@ -135,3 +135,36 @@ def test_progress_bar_only_on_a_terminal() -> None:
     bar.show(2, "b.png")
     bar.close()
     assert piped.getvalue() == ""
+
+
+def test_token_beginning_with_a_dash_is_given_with_an_equals_sign() -> None:
+    # argparse takes "--token -abc" for two options; "--token=-abc" is the documented form.
+    assert _parse("img.png", "a.mar", "m", "--token=-abc").token == "-abc"
+    with pytest.raises(SystemExit):
+        _parse("img.png", "a.mar", "m", "--token", "-abc")
+
+
+def test_key_file_of_the_server_at_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from ocrserve.compare.runner import served_key_file
+    from ocrserve.server.instance import ServerRecord
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert served_key_file("127.0.0.1:9") == Path.cwd() / "key_file.json"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ocrserve"])
+    while b"ocrserve" not in Path(f"/proc/{server.pid}/cmdline").read_bytes():
+        time.sleep(0.01)  # until it has exec'ed: a pid counts only if its command says ocrserve
+    try:
+        keys = tmp_path / "srv" / "key_file.json"
+        record = ServerRecord(server.pid, "/srv", "http://127.0.0.1:9", "x:1", str(keys))
+        record.write(tmp_path / "ocrserve-127.0.0.1-9.pid")
+        assert served_key_file("127.0.0.1:9") == keys
+        assert served_key_file("http://127.0.0.1:9") == keys
+    finally:
+        server.kill()
+        server.wait()

@@ -20,10 +20,14 @@ from starlette.testclient import TestClient
 from ocrserve.errors import ConfigError
 from ocrserve.server.auth import (
     INFERENCE_EXEMPT_PATHS,
+    KEY_ENV,
     MANAGEMENT_EXEMPT_PATHS,
     InvalidToken,
     TokenAuthMiddleware,
     TokenStore,
+    check_key,
+    new_key,
+    supplied_keys,
     token_routes,
 )
 
@@ -315,3 +319,57 @@ def test_concurrent_rotations_leave_a_consistent_file(store: TokenStore) -> None
     assert doc["inference"]["key"] == store.key("inference")
     assert doc["management"]["key"] == store.key("management")
     store.check("inference", f"Bearer {store.key('inference')}")
+
+
+def test_keys_never_begin_with_a_dash(store: TokenStore) -> None:
+    # One token_urlsafe in 64 begins with "-"; 20000 keys would hold ~300 such.
+    keys = [new_key() for _ in range(20000)]
+    assert not [k for k in keys if k.startswith("-")]
+    assert len(set(keys)) == len(keys) and all(len(k) == 43 for k in keys)
+    assert not any(store.rotate("inference").startswith("-") for _ in range(2000))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("-" + "a" * 40, "must not begin with '-'"),
+        ("a" * 31, "32 to 256 characters long, not 31"),
+        ("a" * 257, "32 to 256 characters long, not 257"),
+        ("a" * 40 + " b", "may only hold"),
+        ("a" * 40 + "\u00e9", "may only hold"),
+    ],
+)
+def test_supplied_key_is_checked_and_never_echoed(value: str, why: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_key(value, "OCRSERVE_API_KEY")
+    assert why in info.value.message and "OCRSERVE_API_KEY" in info.value.message
+    assert value not in info.value.message
+    assert check_key("a" * 32, "X") == "a" * 32
+
+
+def test_supplied_keys_must_differ() -> None:
+    same = "k" * 40
+    with pytest.raises(ConfigError, match="must differ"):
+        supplied_keys({KEY_ENV["inference"]: same, KEY_ENV["API"]: same})
+    assert supplied_keys({KEY_ENV["management"]: same, "OTHER": "x"}) == {"management": same}
+
+
+def test_supplied_keys_do_not_expire_until_rotated(tmp_path: Path, clock: Clock) -> None:
+    inference, api = "i" * 40, "A" * 40
+    store = TokenStore.create(
+        tmp_path / "k.json", 1, clock=clock, supplied={"inference": inference, "API": api}
+    )
+    doc = json.loads((tmp_path / "k.json").read_text())
+    assert doc["inference"] == {"key": inference} and doc["API"] == {"key": api}
+    assert "expiration time" in doc["management"]
+    clock.now += 3600
+    store.check("inference", f"Bearer {inference}")
+    with pytest.raises(InvalidToken):
+        store.check("management", f"Bearer {store.key('management')}")
+    rotated = store.rotate("inference")  # /token replaces it with a random, expiring one
+    with pytest.raises(InvalidToken):
+        store.check("inference", f"Bearer {inference}")
+    store.check("inference", f"Bearer {rotated}")
+    clock.now += 61
+    with pytest.raises(InvalidToken):
+        store.check("inference", f"Bearer {rotated}")
