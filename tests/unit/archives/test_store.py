@@ -33,6 +33,22 @@ def test_bundled_store_is_rebuilt_when_stale(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "ppocr_det.mar").model_name == "ppocr_det"
 
 
+def test_bundled_archive_of_other_settings_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same version, other settings (another checkout sharing the cache, or a new weights
+    package): the cached archive is not served, it is rebuilt."""
+    from ocrserve.archives import bundled as bundled_module
+
+    build_bundled_archive("ppocr_rec", tmp_path)
+    before = read_manifest(tmp_path / "ppocr_rec.mar").ocrserve["bundle"]
+    other = {**bundled_module.DEFAULT_CONFIG, "rec": {"batch_num": 99}}
+    monkeypatch.setattr(bundled_module, "DEFAULT_CONFIG", other)
+    ensure_bundled_store(tmp_path)
+    after = read_manifest(tmp_path / "ppocr_rec.mar").ocrserve["bundle"]
+    assert after != before and after == bundled_module.bundle_fingerprint("ppocr_rec")
+
+
 def test_entries(tmp_path: Path, bundled: Path) -> None:
     (tmp_path / "b.mar").write_bytes(b"")
     (tmp_path / "a.mar").write_bytes(b"")
