@@ -95,7 +95,8 @@ class JobQueue:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait({waiter} if until is None else {waiter, until}, timeout=timeout)
+            waits = {waiter} if until is None else {waiter, until}
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and self._items:
                 self._wake(1)  # woken, then cancelled: another consumer takes the job
@@ -237,8 +238,9 @@ class Supervisor:
                 ready = time.monotonic()
                 await self._serve(worker)
                 if time.monotonic() - ready < MIN_HEALTHY_S and not self.retiring:
-                    failures += 1
-                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                    failures += 1  # replaced at once the first time; a crash loop backs off
+                    if failures > 1:
+                        await asyncio.sleep(min(30.0, 0.5 * 2**failures))
             finally:
                 self.worker = None
                 await _dispose(worker, self.model)
