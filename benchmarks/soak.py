@@ -6,9 +6,13 @@ up, then sends ``--requests`` requests (default 10,000) at ``--concurrency`` thr
 the whole page for detection, line crops end to end), in rounds. After each round it prints the
 answers so far and the resident memory of the server and of each worker, then a summary:
 answers by status, wrong answers, latency median and p90, and RSS growth from the end of the
-warm-up to the end, in total and per process.
+warm-up to the end, in total and per process. Meanwhile one model (``--scale-model``) is scaled
+from 1 worker to 2 and back every ``--scale-every`` answered requests, so that workers are
+retired and started under load; at the end it is back at 1 worker before memory is read.
+Requests without an answer (a transport error or a time-out: lost or hung) are counted apart.
 
-  python benchmarks/soak.py [--requests 10000] [--concurrency 8] [--rounds 10]
+  python benchmarks/soak.py [--requests 10000] [--concurrency 16] [--rounds 10]
+                            [--scale-every 500] [--scale-model ppocr_rec]
                             [--job-queue-size 100] [--server-args "..."]
 
 Every request is on loopback and the run is bounded by ``--requests``; it stops by itself.
@@ -20,6 +24,7 @@ import argparse
 import shlex
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -64,6 +69,34 @@ def process_rss(server_pid: int, names: dict[int, str]) -> dict[str, int]:
     return dict(out)
 
 
+class Scaler(threading.Thread):
+    """Scales ``model`` to 2 workers and back to 1 each time ``every`` more requests have been
+    answered (by the server's own counters), until stopped."""
+
+    def __init__(self, srv: ServerProcess, model: str, every: int) -> None:
+        super().__init__(daemon=True)
+        self.srv, self.model, self.every = srv, model, every
+        self.changes = 0
+        self.halt = threading.Event()
+        c = counters(srv.metrics_url)
+        self.start_count = c["Requests2XX"] + c["Requests4XX"] + c["Requests5XX"]
+
+    def run(self) -> None:
+        next_at = self.every
+        while not self.halt.wait(0.1):
+            c = counters(self.srv.metrics_url)
+            answered = c["Requests2XX"] + c["Requests4XX"] + c["Requests5XX"] - self.start_count
+            if answered >= next_at:
+                self.scale(2 if self.changes % 2 == 0 else 1, synchronous=False)
+                self.changes += 1
+                next_at += self.every
+
+    def scale(self, workers: int, synchronous: bool) -> None:
+        url = f"{self.srv.management_url}/models/{self.model}"
+        params = {"min_worker": workers, "synchronous": str(synchronous).lower()}
+        httpx.put(url, params=params, timeout=300).raise_for_status()
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:.0f}"
 
@@ -71,7 +104,9 @@ def mib(n: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--requests", type=int, default=10_000)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--scale-every", type=int, default=500, help="0: never scale")
+    ap.add_argument("--scale-model", default="ppocr_rec")
     ap.add_argument("--rounds", type=int, default=10, help="RSS is sampled after each round")
     ap.add_argument("--warmup", type=int, default=200, help="requests before the baseline")
     ap.add_argument("--job-queue-size", type=int, default=100)
@@ -99,6 +134,9 @@ def main() -> int:
                   + " ".join(f"{n[:10]:>10}" for n in names) + f" {'total MiB':>10}")  # fmt: skip
 
             outcomes: list[Outcome] = []
+            scaler = Scaler(srv, args.scale_model, args.scale_every)
+            if args.scale_every:
+                scaler.start()
             started = time.perf_counter()
             per_round = max(1, args.requests // args.rounds)
             sent = 0
@@ -115,22 +153,32 @@ def main() -> int:
                       + " ".join(f"{mib(rss.get(n, 0)):>10}" for n in names)
                       + f" {mib(sum(rss.values())):>10}")  # fmt: skip
             elapsed = time.perf_counter() - started
+            scaler.halt.set()
+            if args.scale_every:
+                scaler.join(30)
+                scaler.scale(1, synchronous=True)  # as at the warm-up, before memory is read
+                rss = process_rss(srv.proc.pid, workers)
             after = counters(srv.metrics_url)
-            same_workers = worker_names(srv.management_url) == workers
+            unscaled = {p: n for p, n in workers.items() if not n.startswith(args.scale_model)}
+            now = worker_names(srv.management_url)
+            same_workers = {p: n for p, n in now.items() if p in unscaled} == unscaled
         finally:
             code = srv.stop()
 
     codes = Counter(o.status for o in outcomes)
     wrong = [o for o in outcomes if o.problem]
+    unanswered = codes[0]
     lat = sorted(o.latency for o in outcomes if o.status == 200)
     delta = after - before
     grown = {n: rss.get(n, 0) - base[n] for n in names}
     total_base, total_end = sum(base.values()), sum(rss.values())
     print()
-    print("| requests | concurrency | seconds | 200 | 503 | other | wrong | median ms | p90 ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {len(outcomes)} | {args.concurrency} | {elapsed:.0f} | {codes[200]} | {codes[503]} | "
-          f"{len(outcomes) - codes[200] - codes[503]} | {len(wrong)} | "
+    print("| requests | concurrency | scalings | seconds | 200 | 503 | other | no answer | wrong "
+          "| median ms | p90 ms |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {len(outcomes)} | {args.concurrency} | {scaler.changes} | {elapsed:.0f} | "
+          f"{codes[200]} | {codes[503]} | {len(outcomes) - codes[200] - codes[503] - unanswered} | "
+          f"{unanswered} | {len(wrong)} | "
           f"{lat[len(lat) // 2] * 1000:.0f} | {lat[int(len(lat) * 0.9)] * 1000:.0f} |")  # fmt: skip
     print()
     print(
@@ -140,12 +188,16 @@ def main() -> int:
     )
     print("per process (MiB): " + ", ".join(f"{n} {grown[n] / 2**20:+.1f}" for n in names))
     print(f"server counters: 2XX {delta['Requests2XX']:.0f}, 5XX {delta['Requests5XX']:.0f}, "
-          f"4XX {delta['Requests4XX']:.0f}; same workers throughout: {same_workers}; "
-          f"server exit status {code}")  # fmt: skip
+          f"4XX {delta['Requests4XX']:.0f}; the unscaled models kept their workers: "
+          f"{same_workers}; server exit status {code}")  # fmt: skip
     for o in wrong[:5]:
         print(f"wrong: {o.kind.label}: {o.problem}")
-    consistent = delta["Requests2XX"] == codes[200] and delta["Requests5XX"] == codes[503]
-    return 0 if not wrong and consistent and same_workers and code == 0 else 1
+    scale_calls = scaler.changes + (1 if args.scale_every else 0)  # 202s and the last 200
+    consistent = (
+        delta["Requests2XX"] - scale_calls == codes[200] and delta["Requests5XX"] == codes[503]
+    )
+    ok = not wrong and not unanswered and consistent and same_workers and code == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
