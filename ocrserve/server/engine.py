@@ -60,6 +60,8 @@ class ModelRuntime:
         self.supervisors: list[Supervisor] = []
         self._retiring: set[Supervisor] = set()
         self.load_error: str | None = None
+        #: True once a worker failed to load for a reason retrying cannot fix (until rescaled).
+        self.load_failed = False
         #: TorchServe numbers workers from 9000; the same id is in describe and in metrics.
         self.next_worker_id = 8999
 
@@ -78,6 +80,7 @@ class ModelRuntime:
         retiring supervisor puts back), and new ones are refused.
         """
         for _ in range(count - len(self.supervisors)):
+            self.load_failed = False  # scaling up is trying again
             sup = Supervisor(self)
             sup.task.add_done_callback(functools.partial(self._ended, sup))
             self.supervisors.append(sup)
@@ -93,6 +96,8 @@ class ModelRuntime:
         self._retiring.discard(sup)
         if sup in self.supervisors:
             self.supervisors.remove(sup)
+        if sup.failed:
+            self.load_failed = True
         self._fail_if_unserved()
 
     def _fail_if_unserved(self) -> None:
@@ -174,6 +179,8 @@ class ModelRuntime:
         }
         if self.load_error:
             info["loadError"] = self.load_error
+        if self.load_failed:
+            info["loadFailed"] = True
         return info
 
 

@@ -1,8 +1,9 @@
 """What a background ``ocrserve start`` watches while the server loads its models.
 
 `StartupWatch.poll` asks the server, over its own APIs, how far it is: ``/ping`` (Healthy: done),
-then the management API's list and describe: per model ``status`` (Healthy/Unhealthy) and
-``loadError``, and 503 for a model whose archive could not be prepared (the engine's failures).
+then the management API's list and describe: per model ``status`` (Healthy/Unhealthy),
+``loadFailed`` with its ``loadError``, and 503 for a model whose archive could not be prepared
+(the engine's failures).
 A model that reports a load error has failed for good as far as a start is concerned: the start
 stops the server and says why instead of waiting for the startup timeout.
 """
@@ -118,8 +119,10 @@ class StartupWatch:
                 state.loading.append(name)
             return
         versions = resp.json()
-        errors = [v["loadError"] for v in versions if v.get("loadError")]
-        if errors and any(v.get("status") != "Healthy" for v in versions):
+        # loadFailed: the engine gave up (a load error retrying cannot fix); a loadError alone
+        # is a failed try that the engine retries.
+        errors = [v.get("loadError", "cannot load") for v in versions if v.get("loadFailed")]
+        if errors:
             state.failed[name] = errors[0]
         elif all(v.get("status") == "Healthy" for v in versions):
             state.ready.append(name)

@@ -296,6 +296,7 @@ def test_stopped_during_back_off_leaves_no_worker(fake_worker: type[FakeWorker])
         _, rt = _engine()
         rt.scale(1)
         await _until(lambda: rt.load_error is not None)
+        assert "loadFailed" not in rt.describe("1.0")  # tried again
         await asyncio.sleep(0.05)  # now in the back-off sleep
         started = time.monotonic()
         await rt.stop()
@@ -317,6 +318,7 @@ def test_load_error_retrying_cannot_fix_fails_the_model_at_once(
         await _until(lambda: not rt.supervisors)
         assert rt.load_error == "No module named 'nothing'"
         assert rt.describe("1.0")["status"] == "Unhealthy"
+        assert rt.describe("1.0")["loadFailed"] is True
         with pytest.raises(ServiceUnavailable, match="failed to load .No module named"):
             await engine.infer("m", None, b"x")
         await asyncio.sleep(1.2)  # no retry
