@@ -227,23 +227,24 @@ class Supervisor:
         while not self.retiring:
             worker = await self._spawn()
             self.worker = worker
+            lived = 0.0
             try:
-                if not await self._load(worker):
-                    if self.failed:
-                        return
-                    failures += 1
-                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-                    continue
-                failures = 0
-                ready = time.monotonic()
-                await self._serve(worker)
-                if time.monotonic() - ready < MIN_HEALTHY_S and not self.retiring:
-                    failures += 1  # replaced at once the first time; a crash loop backs off
-                    if failures > 1:
-                        await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                loaded = await self._load(worker)
+                if loaded:
+                    ready = time.monotonic()
+                    await self._serve(worker)
+                    lived = time.monotonic() - ready
             finally:
                 self.worker = None
                 await _dispose(worker, self.model)
+            if self.failed or self.retiring:
+                return
+            if loaded and lived >= MIN_HEALTHY_S:
+                failures = 0
+                continue
+            failures += 1  # a worker that died soon after loading is replaced at once once
+            if not loaded or failures > 1:
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def _spawn(self) -> Worker:
         """Start a worker process on a thread; a cancelled start still ends in a killed worker."""
