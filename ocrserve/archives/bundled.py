@@ -1,19 +1,22 @@
 """The bundled models as archives: built into a user cache folder on first start.
 
 Each bundled model becomes ``NAME.mar`` like any other archive (ONNX files, config.json and the
-manifest); the folder is rebuilt when the ocrserve version that wrote it differs.
+manifest); an archive is rebuilt when the ocrserve version that wrote it, its weights or its
+settings differ from this installation's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
+from typing import Any
 
 from ocrserve.archives.mar import new_manifest, read_manifest, write_archive
 from ocrserve.errors import ArchiveError
 from ocrserve.ppocr import BUILTIN_MODELS, DEFAULT_CONFIG, TASK_FILES
-from ocrserve.ppocr.weights import weights_path
+from ocrserve.ppocr.weights import WEIGHTS_DESCRIPTION, WEIGHTS_REQUIREMENT, weights_path
 from ocrserve.version import __version__
 
 __all__ = ["build_bundled_archive", "default_store_dir", "ensure_bundled_store"]
@@ -33,16 +36,42 @@ def build_bundled_archive(name: str, folder: Path, *, force: bool = True) -> Pat
         arcname: weights_path(role) for role, arcname in roles.items()
     }
     files["config.json"] = json.dumps(DEFAULT_CONFIG, indent=2).encode()
-    section = {
+    manifest = new_manifest(name, "1.0", next(iter(roles.values())), bundled_section(name))
+    return write_archive(folder / f"{name}.mar", manifest, files, force=force)
+
+
+def bundled_section(name: str) -> dict[str, Any]:
+    """The manifest's ``ocrserve`` section of a bundled model (what describe shows)."""
+    task = BUILTIN_MODELS[name]
+    roles = TASK_FILES[task]
+    nets = " + ".join(WEIGHTS_DESCRIPTION[role] for role in roles)
+    return {
         "task": task,
         "engine": "onnx",
         "kind": "ppocr",
         "config": "config.json",
         "files": dict(roles),
-        "weights": "PP-OCRv4 from rapidocr-onnxruntime 1.4.4 (Apache-2.0)",
+        "weights": f"{nets} from {WEIGHTS_REQUIREMENT} (Apache-2.0)",
+        "settings": "v6",
     }
-    manifest = new_manifest(name, "1.0", next(iter(roles.values())), section)
-    return write_archive(folder / f"{name}.mar", manifest, files, force=force)
+
+
+def _is_current(path: Path, name: str) -> bool:
+    """Written by this version, with this installation's weights and settings."""
+    try:
+        manifest = read_manifest(path)
+    except ArchiveError:
+        return False
+    if manifest.archiver_version != f"ocrserve-{__version__}":
+        return False
+    section = {k: v for k, v in manifest.ocrserve.items() if k != "format"}
+    if section != bundled_section(name):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        try:
+            return json.loads(zf.read("config.json")) == DEFAULT_CONFIG
+        except (KeyError, ValueError):
+            return False
 
 
 def ensure_bundled_store(folder: Path | None = None) -> Path:
@@ -50,10 +79,6 @@ def ensure_bundled_store(folder: Path | None = None) -> Path:
     folder = folder or default_store_dir()
     for name in BUILTIN_MODELS:
         path = folder / f"{name}.mar"
-        try:
-            current = read_manifest(path).archiver_version == f"ocrserve-{__version__}"
-        except ArchiveError:
-            current = False
-        if not current:
+        if not _is_current(path, name):
             build_bundled_archive(name, folder)
     return folder

@@ -31,6 +31,8 @@ class DBSettings:
 
     limit_side_len: int = 960
     limit_type: str = "max"  # "max": cap the longer side; "min": raise the shorter side
+    #: With ``limit_type="min"``: the longer side is never made larger than this (0: no cap).
+    max_side_len: int = 0
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     thresh: float = 0.3
@@ -48,6 +50,8 @@ def resize_for_det(img: np.ndarray, s: DBSettings) -> np.ndarray:
         ratio = s.limit_side_len / max(h, w) if max(h, w) > s.limit_side_len else 1.0
     else:
         ratio = s.limit_side_len / min(h, w) if min(h, w) < s.limit_side_len else 1.0
+        if s.max_side_len and max(h, w) * ratio > s.max_side_len:
+            ratio = s.max_side_len / max(h, w)
     new_h = max(int(round(h * ratio / 32) * 32), 32)
     new_w = max(int(round(w * ratio / 32) * 32), 32)
     if (new_h, new_w) == (h, w):
