@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser(
         "start",
         help="start the server (in the background unless --foreground)",
-        description="Start the server. With no options it serves the bundled PP-OCRv4 models "
+        description="Start the server. With no options it serves the bundled PP-OCRv6 models "
         "(ppocr_det, ppocr_rec, ocr) on 127.0.0.1:8080.",
     )
     start.add_argument(

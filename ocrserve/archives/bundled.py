@@ -21,11 +21,19 @@ from ocrserve.version import __version__
 
 __all__ = ["build_bundled_archive", "default_store_dir", "ensure_bundled_store"]
 
+#: The generation of the bundled weights (the cache folder's name).
+BUNDLED_GENERATION = "PP-OCRv6"
+
 
 def default_store_dir() -> Path:
-    """``$XDG_CACHE_HOME/ocrserve/model-store`` (``~/.cache/...`` when unset)."""
+    """``$XDG_CACHE_HOME/ocrserve/bundled/PP-OCRv6`` (``~/.cache/...`` when unset).
+
+    One folder per generation of bundled weights: installations of ocrserve that bundle other
+    weights (PP-OCRv4 before) keep theirs in another folder, so that two of them on one machine
+    never serve each other's archives.
+    """
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "ocrserve" / "model-store"
+    return Path(cache) / "ocrserve" / "bundled" / BUNDLED_GENERATION
 
 
 def build_bundled_archive(name: str, folder: Path, *, force: bool = True) -> Path:

@@ -1,10 +1,13 @@
-"""PP-OCRv4 text detection: DB (differentiable binarization) pre- and post-processing.
+"""PP-OCR text detection (PP-OCRv3 to v6): DB (differentiable binarization) pre- and
+post-processing.
 
-Settings follow PaddleOCR's published inference defaults for PP-OCRv4 (``tools/infer/utility.py``
-and ``ppocr/postprocess/db_postprocess.py`` of PaddleOCR 2.7): the image is resized so its longer
-side is at most ``limit_side_len`` with both sides rounded to multiples of 32, normalised with
-ImageNet mean/std on BGR pixels; the probability map is thresholded at 0.3, boxes scoring below
-``box_thresh`` are dropped and the rest expanded by ``unclip_ratio``.
+`DBSettings`' defaults are PaddleOCR 2.7's published inference defaults for PP-OCRv4
+(``tools/infer/utility.py`` and ``ppocr/postprocess/db_postprocess.py``): the image is resized so
+its longer side is at most ``limit_side_len`` with both sides rounded to multiples of 32,
+normalised with ImageNet mean/std on BGR pixels; the probability map is thresholded at 0.3, boxes
+scoring below ``box_thresh`` are dropped and the rest expanded by ``unclip_ratio``. The bundled
+PP-OCRv6 models raise the shorter side instead (``limit_type="min"``, capped by
+``max_side_len``) and unclip less: ``ocrserve.ppocr.DEFAULT_CONFIG``.
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def db_boxes(
 
 
 class PPOCRDetector:
-    """PP-OCRv4 text-line detector on ONNX Runtime."""
+    """PP-OCR DB text-line detector on ONNX Runtime."""
 
     task = "textdet"
     exif_orientation = True

@@ -1,12 +1,12 @@
-"""PP-OCRv4 text recognition (CTC) and the text-angle classifier, on ONNX Runtime.
+"""PP-OCR text recognition (CTC, PP-OCRv3 to v6) and the text-angle classifier, on ONNX Runtime.
 
 Recognition follows PaddleOCR's published inference settings: BGR crop resized to height 48
 keeping its aspect ratio, width at least 320 and otherwise the widest crop of its batch (at
 most 100 heights: wider crops are squeezed), normalised to [-1, 1] and zero-padded on the
-right; crops are sorted by aspect ratio and run
-in batches of ``rec_batch_num`` (6). CTC greedy decoding uses the character list stored in the
-model's own metadata, with blank first and a space last (``use_space_char``); the score is the
-mean probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls) uses
+right; crops are sorted by aspect ratio and run in batches of ``rec_batch_num`` (6). CTC greedy
+decoding uses the character list stored in the model's own metadata (or a PaddleOCR dictionary
+file), with blank first and a space last (``use_space_char``); the score is the mean
+probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls) uses
 48 x 192 inputs and turns a crop by 180 degrees when it says "180" with score > 0.9.
 """
 
@@ -84,7 +84,7 @@ def dictionary_mismatch(n_chars: int, use_space_char: bool, classes: int) -> str
 
 
 class PPOCRRecognizer:
-    """PP-OCRv4 recognizer: one cropped word or line per image."""
+    """PP-OCR CTC recognizer (v3 to v6): one cropped word or line per image."""
 
     task = "textrecog"
     exif_orientation = True
