@@ -45,7 +45,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "mean": [0.485, 0.456, 0.406],
         "std": [0.229, 0.224, 0.225],
         "thresh": 0.3,
-        "box_thresh": 0.6,
+        "box_thresh": 0.65,
         "unclip_ratio": 1.2,
     },
     "rec": {"batch_num": 6},
