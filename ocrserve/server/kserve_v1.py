@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ocrserve.errors import InvalidInput
+from ocrserve.errors import InvalidInput, ServiceUnavailable
 from ocrserve.imaging import decode_base64
 from ocrserve.server.engine import Engine
 from ocrserve.server.inference import check_response_size, infer_images, read_body
@@ -62,8 +62,9 @@ def kserve_v1_routes(engine: Engine) -> list[Route]:
 
     async def model_ready(request: Request) -> Response:
         name = request.path_params["model_name"]
-        ok = engine.get(name).ready_workers > 0
-        return json_response({"name": name, "ready": ok}, 200 if ok else 503)
+        if engine.get(name).ready_workers == 0:  # KServe's ModelNotReady
+            raise ServiceUnavailable(f"Model with name {name} is not ready.")
+        return json_response({"name": name, "ready": True})
 
     async def predict(request: Request) -> Response:
         name = request.path_params["model_name"]
