@@ -57,7 +57,9 @@ def kserve_v2_routes(engine: Engine) -> list[Route]:
     settings = engine.settings
 
     def runtime(request: Request) -> ModelRuntime:
-        return engine.get(request.path_params["model_name"], request.path_params.get("version"))
+        return engine.get(
+            request.path_params["model_name"], request.path_params.get("model_version")
+        )
 
     async def metadata(request: Request) -> Response:
         return json_response({"name": "ocrserve", "version": __version__, "extensions": EXTENSIONS})
@@ -79,7 +81,7 @@ def kserve_v2_routes(engine: Engine) -> list[Route]:
 
     async def infer(request: Request) -> Response:
         rt = runtime(request)  # 404 before reading a body for a model that is not there
-        name, version = rt.spec.name, request.path_params.get("version")
+        name, version = rt.spec.name, request.path_params.get("model_version")
         request.state.model, request.state.version = name, version
         body = await read_body(request, settings.max_request_size)
         parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
@@ -98,7 +100,7 @@ def kserve_v2_routes(engine: Engine) -> list[Route]:
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
     ]
-    for base in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{version}"):
+    for base in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
         routes += [
             Route(base, model, methods=["GET"]),
             Route(f"{base}/ready", model_ready, methods=["GET"]),

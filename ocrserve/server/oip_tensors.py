@@ -117,11 +117,12 @@ def _flag(params: dict[str, Any], key: str, what: str) -> bool:
 def _split_header(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    if not header_length.strip().isdigit():
+    text = header_length.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise InvalidInput(
             f"Inference-Header-Content-Length must be a number of bytes, not {header_length!r}."
         )
-    size = int(header_length)
+    size = int(text)
     if size > len(body):
         raise InvalidInput(
             f"Inference-Header-Content-Length ({size}) exceeds the body ({len(body)} bytes)."

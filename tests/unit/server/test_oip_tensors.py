@@ -102,6 +102,8 @@ def test_requested_outputs() -> None:
         (_json_body([_b64(PNG)], outputs=[{"name": "t", "parameters": {"binary_data": 1}}]), None,
          "true or false"),
         (b"{}", "x", "must be a number"),
+        (b"{}", "\u00b2", "must be a number"),  # a digit to str.isdigit, not to int()
+        (b"{}", "9" * 5000, "must be a number"),
         (b"{}", "99", "exceeds the body"),
     ],
 )  # fmt: skip
