@@ -18,6 +18,7 @@ from ocrserve.server.inference import check_response_size, infer_images, read_bo
 from ocrserve.server.oip_tensors import (
     INPUT,
     check_outputs,
+    decompress,
     encode_response,
     parse_request,
     results_to_tensors,
@@ -84,6 +85,8 @@ def kserve_v2_routes(engine: Engine) -> list[Route]:
         name, version = rt.spec.name, request.path_params.get("model_version")
         request.state.model, request.state.version = name, version
         body = await read_body(request, settings.max_request_size)
+        encoding = request.headers.get("content-encoding")
+        body = decompress(body, encoding, settings.max_request_size)
         parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
         check_outputs(parsed, rt.spec.task)
         results = await infer_images(engine, request, name, rt.spec.version, parsed.images)

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ocrserve.errors import InvalidInput
+from ocrserve.errors import InvalidInput, PayloadTooLarge
 from ocrserve.imaging import decode_base64
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Tensor",
     "TensorSpec",
     "check_outputs",
+    "decompress",
     "deserialize_bytes",
     "encode_response",
     "parse_request",
@@ -97,6 +99,32 @@ def task_outputs(task: str) -> tuple[TensorSpec, ...]:
 
 
 # -- requests ---------------------------------------------------------------------------------
+
+#: ``Content-Encoding`` -> zlib's window bits ("deflate" is the zlib format, as tritonclient and
+#: browsers send it).
+_ENCODINGS = {"gzip": 31, "deflate": 15}
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """A body sent with ``Content-Encoding`` gzip or deflate (tritonclient's
+    ``request_compression_algorithm``), inflated to at most ``limit`` bytes."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return body
+    if name not in _ENCODINGS:
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported: gzip, deflate, none.")
+    inflater = zlib.decompressobj(_ENCODINGS[name])
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"Body is not valid {name} data: {exc}") from None
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"Decompressed request body exceeds max_request_size ({limit} bytes)."
+        )
+    if not inflater.eof or inflater.unused_data:
+        raise InvalidInput(f"Body is not one complete {name} stream.")
+    return data
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

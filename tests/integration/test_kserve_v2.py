@@ -147,6 +147,13 @@ def test_requested_outputs_subset_and_mixed_binary(server: ServerProcess) -> Non
     assert result.as_numpy("text")[0].decode() == REC_TEXT
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(server: ServerProcess, algorithm: str) -> None:
+    inputs = [_image_input([REC_IMG], True)]
+    result = _client(server).infer("ppocr_rec", inputs, request_compression_algorithm=algorithm)
+    assert result.as_numpy("text")[0].decode() == REC_TEXT
+
+
 def test_parameters_do_not_break_a_request(server: ServerProcess) -> None:
     result = _client(server).infer(
         "ppocr_rec", [_image_input([REC_IMG], True)], parameters={"lang": "en", "n": 3}
@@ -204,6 +211,12 @@ MALFORMED_JSON = {
     "bad parameters": json.dumps({"inputs": [_tensor()], "parameters": "x"}).encode(),
     "not UTF-8": b'{"inputs": "\xff"}',
 }
+
+
+def test_unknown_content_encoding_is_400(server: ServerProcess) -> None:
+    resp = httpx.post(server.url + "/v2/models/ppocr_rec/infer", content=b"{}",
+                      headers={"Content-Encoding": "br"})  # fmt: skip
+    _error(resp, 400, "Content-Encoding 'br' is not supported")
 
 
 @pytest.mark.parametrize("body", MALFORMED_JSON.values(), ids=MALFORMED_JSON.keys())

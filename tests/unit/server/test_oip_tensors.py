@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import struct
+import zlib
 from typing import Any
 
 import pytest
 
-from ocrserve.errors import InvalidInput
+from ocrserve.errors import InvalidInput, PayloadTooLarge
 from ocrserve.server.oip_tensors import (
     InferRequest,
     Tensor,
     check_outputs,
+    decompress,
     deserialize_bytes,
     encode_response,
     parse_request,
@@ -194,3 +197,19 @@ def test_encode_response_json_and_binary() -> None:
     assert body[length:] == struct.pack("<f", 0.5)
     body, length = encode_response("rec", "1.0", InferRequest(None, [], None, True), tensors)
     assert length is not None and body[length:] == serialize(tensors[0]) + serialize(tensors[1])
+
+
+def test_decompress() -> None:
+    body = b'{"inputs": []}' * 10
+    assert decompress(body, None, 1000) == body
+    assert decompress(body, "identity", 1000) == body
+    assert decompress(gzip.compress(body), "gzip", 1000) == body
+    assert decompress(zlib.compress(body), " Deflate", 1000) == body
+    with pytest.raises(PayloadTooLarge, match="max_request_size"):
+        decompress(gzip.compress(b"0" * 10_000), "gzip", 1000)  # a small bomb
+    with pytest.raises(InvalidInput, match="not valid gzip"):
+        decompress(body, "gzip", 1000)
+    with pytest.raises(InvalidInput, match="complete"):
+        decompress(gzip.compress(body)[:-4], "gzip", 1000)
+    with pytest.raises(InvalidInput, match="not supported"):
+        decompress(body, "br", 1000)
