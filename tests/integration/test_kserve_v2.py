@@ -210,6 +210,9 @@ MALFORMED_JSON = {
     "unknown output": json.dumps({"inputs": [_tensor()], "outputs": [{"name": "x"}]}).encode(),
     "bad parameters": json.dumps({"inputs": [_tensor()], "parameters": "x"}).encode(),
     "not UTF-8": b'{"inputs": "\xff"}',
+    "deep nesting": b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "huge shape": json.dumps({"inputs": [_tensor(shape=[10**30])]}).encode(),
+    "id not a string": json.dumps({"id": 5, "inputs": [_tensor()]}).encode(),
 }
 
 
