@@ -255,10 +255,11 @@ def test_a_bad_image_in_a_batch_names_it(server: ServerProcess) -> None:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Token authorization on, small limits, one model to scale."""
+    """Token authorization on, small limits, batches of up to 4, one model to scale."""
     server = ServerProcess(
         tmp_path_factory.mktemp("kserve"), "--models", "ppocr_rec", "--max-request-size",
-        "300000", "--max-image-pixels", "100000", auth=True,
+        "300000", "--max-image-pixels", "100000", "--batch-size", "4", "--max-batch-delay",
+        "500", auth=True,
     )  # fmt: skip
     yield from running(server)
 
@@ -312,6 +313,29 @@ def test_metrics_count_v2_requests(srv: ServerProcess) -> None:
     inputs = [_image_input([REC_IMG, REC_IMG], True)]
     _client(srv).infer("ppocr_rec", inputs, headers=_key(srv, "inference"))
     assert _requests_total(srv) == before + 1
+
+
+def _batches(srv: ServerProcess) -> tuple[float, float]:
+    """``ocrserve_batch_size`` of ppocr_rec: (batches run, images in them)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(srv.metrics_url + "/metrics?name[]=ocrserve_batch_size").text
+    found = {
+        s.name.rsplit("_", 1)[1]: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.labels.get("model_name") == "ppocr_rec" and not s.name.endswith("_bucket")
+    }
+    return found.get("count", 0.0), found.get("sum", 0.0)
+
+
+def test_the_images_of_a_request_are_batched(srv: ServerProcess) -> None:
+    """B images go to the engine at once: the worker gets them as one batch."""
+    count, total = _batches(srv)
+    inputs = [_image_input([REC_IMG] * 4, True)]
+    result = _client(srv).infer("ppocr_rec", inputs, headers=_key(srv, "inference"))
+    assert [t.decode() for t in result.as_numpy("text")] == [REC_TEXT] * 4
+    assert _batches(srv) == (count + 1, total + 4)
 
 
 def test_readiness_follows_the_workers(srv: ServerProcess) -> None:
