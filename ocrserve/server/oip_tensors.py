@@ -186,7 +186,8 @@ def _shape(value: Any) -> int:
         raise InvalidInput(f'Input "{INPUT_NAME}": shape must be a list of non-negative integers.')
     if len(value) == 1 or (len(value) == 2 and value[1] == 1):
         return int(value[0])
-    raise InvalidInput(f'Input "{INPUT_NAME}": shape must be [B] or [B, 1], not {value}.')
+    shown = value if len(value) <= 4 else [*value[:4], "..."]
+    raise InvalidInput(f'Input "{INPUT_NAME}": shape must be [B] or [B, 1], not {shown}.')
 
 
 def deserialize_bytes(raw: bytes, count: int) -> list[bytes]:
