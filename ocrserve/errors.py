@@ -46,6 +46,10 @@ class OcrServeError(Exception):
     def to_json(self) -> dict[str, Any]:
         return error_body(self.status, self.type, self.message)
 
+    def to_kserve_json(self) -> dict[str, Any]:
+        """The KServe v1 and v2 (Open Inference Protocol) error body; the status is the same."""
+        return {"error": self.message}
+
 
 class BadRequest(OcrServeError):
     """Raised when a request's parameters are malformed."""

@@ -42,9 +42,11 @@ from ocrserve.server.auth import (
 )
 from ocrserve.server.engine import Engine
 from ocrserve.server.inference import inference_routes
+from ocrserve.server.kserve_v1 import kserve_v1_routes
+from ocrserve.server.kserve_v2 import kserve_v2_routes
 from ocrserve.server.management import management_routes
 from ocrserve.server.metrics import Metrics, metrics_routes
-from ocrserve.server.responses import error_response
+from ocrserve.server.responses import error_response_for
 from ocrserve.settings import ModelConfig, Settings, parse_address
 
 __all__ = ["build_app", "serve"]
@@ -55,24 +57,25 @@ access_log = logging.getLogger("ocrserve.access")
 
 async def _ocrserve_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OcrServeError)
-    return error_response(exc)
+    return error_response_for(request.url.path, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
     if exc.status_code == 404:
-        return error_response(ResourceNotFound())
+        return error_response_for(path, ResourceNotFound())
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed())
+        return error_response_for(path, MethodNotAllowed())
     err = OcrServeError(str(exc.detail))
     err.status = exc.status_code
     err.type = "BadRequestException" if exc.status_code < 500 else "InternalServerException"
-    return error_response(err)
+    return error_response_for(path, err)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(InternalServerError(f"{type(exc).__name__}: {exc}"))
+    return error_response_for(request.url.path, InternalServerError(f"{type(exc).__name__}: {exc}"))
 
 
 def build_app(routes: Sequence[Route]) -> Starlette:
@@ -201,9 +204,9 @@ async def serve(
     management = management_routes(engine, store)
     if tokens is not None:
         management = [*token_routes(tokens), *management]
+    inference = [*inference_routes(engine), *kserve_v2_routes(engine), *kserve_v1_routes(engine)]
     apps = [
-        _wrap(build_app(inference_routes(engine)), settings, metrics, "inference", tokens,
-              "inference"),
+        _wrap(build_app(inference), settings, metrics, "inference", tokens, "inference"),
         _wrap(build_app(management), settings, metrics, "management", tokens, "management"),
         _wrap(build_app(metric_routes), settings, None, "metrics", None, None),
     ]  # fmt: skip

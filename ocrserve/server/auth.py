@@ -17,7 +17,8 @@ What ocrserve does differently, on purpose:
   constant time; the file is created 0600 and replaced atomically (TorchServe writes it, then
   chmods it).
 - ``/ping`` on the inference port needs no key (TorchServe 0.12 asks for the inference key),
-  so health probes need no secret; see `INFERENCE_EXEMPT_PATHS`. The API description (``/``,
+  so health probes need no secret, nor do ``/v2/health/live`` and ``/v2/health/ready``; see
+  `INFERENCE_EXEMPT_PATHS`. The API description (``/``,
   ``/api-description``) is exempt in both, as TorchServe checks it before the token.
 - ``GET /token`` with an unknown ``type`` is 400 ``BadRequestException`` naming the valid
   values; success answers a small JSON object without the key (TorchServe: an empty body).
@@ -51,7 +52,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ocrserve.errors import BadRequest, ConfigError, InvalidToken, OcrServeError
-from ocrserve.server.responses import error_response, json_response
+from ocrserve.server.responses import error_response_for, json_response
 
 if TYPE_CHECKING:
     from ocrserve.settings import Settings
@@ -78,7 +79,13 @@ KEY_FILE_NAME = "key_file.json"
 TOKEN_PATH = "/token"
 #: Paths TorchServe answers before its token check (its ApiDescriptionRequestHandler).
 DESCRIPTION_PATHS: tuple[str, ...] = ("/", "/api-description")
-INFERENCE_EXEMPT_PATHS: tuple[str, ...] = (*DESCRIPTION_PATHS, "/ping")
+#: Health probes need no key: TorchServe's /ping and the Open Inference Protocol's (Kubernetes).
+INFERENCE_EXEMPT_PATHS: tuple[str, ...] = (
+    *DESCRIPTION_PATHS,
+    "/ping",
+    "/v2/health/live",
+    "/v2/health/ready",
+)
 MANAGEMENT_EXEMPT_PATHS: tuple[str, ...] = DESCRIPTION_PATHS
 
 # TorchServe's two messages: "Authorization" on the APIs, "Authentication" on /token.
@@ -308,8 +315,8 @@ def token_routes(store: TokenStore) -> list[Route]:
     return [Route(TOKEN_PATH, regenerate, methods=["GET"])]
 
 
-def _error(exc: OcrServeError) -> Response:
-    response = error_response(exc)
+def _error(exc: OcrServeError, path: str = TOKEN_PATH) -> Response:
+    response = error_response_for(path, exc)
     if exc.status == 401:
         response.headers["www-authenticate"] = "Bearer"
     return response
@@ -346,7 +353,7 @@ class TokenAuthMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await _error(exc)(scope, receive, send)
+            await _error(exc, scope["path"])(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -1,4 +1,5 @@
-"""The OpenAPI 3 document of the inference API, true to the routes `inference.py` serves."""
+"""The OpenAPI 3 documents, true to the routes `inference.py`, `kserve_v2.py`, `kserve_v1.py`
+and `management.py` serve."""
 
 from __future__ import annotations
 
@@ -181,8 +182,137 @@ def inference_openapi() -> dict[str, Any]:
             "/predictions/{model_name}/{model_version}": _predict(
                 "Predictions entry point for a given model version.", [_NAME, _VERSION]
             ),
+            **_kserve_paths(),
         },
     }
+
+
+# -- KServe v2 (Open Inference Protocol) and v1 ------------------------------------------------
+
+_KS_TEXT = {
+    400: "Malformed request or input",
+    404: "Model or version not found",
+    413: "Body over max_request_size or image over max_image_pixels",
+    500: "Internal Server Error",
+    503: "The model has no worker, its queue is full, or it failed to load",
+    504: "The model did not answer within default_response_timeout",
+}
+_STRING: dict[str, Any] = {"type": "string"}
+_BOOL: dict[str, Any] = {"type": "boolean"}
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
+def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _ks_json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ks_op(
+    op_id: str,
+    description: str,
+    params: list[dict[str, Any]],
+    ok: dict[str, Any],
+    *errors: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A KServe operation: its 200 answer and ``{"error": "..."}`` for ``errors``."""
+    error = _obj(["error"], error=_STRING)
+    responses = {"200": ok, **{str(c): _ks_json(_KS_TEXT[c], error) for c in errors}}
+    return {
+        "operationId": op_id,
+        "description": description,
+        "parameters": params,
+        "responses": responses,
+        **extra,
+    }
+
+
+def _kserve_paths() -> dict[str, Any]:
+    tensor = _obj(["name", "datatype", "shape"], name=_STRING, datatype=_STRING,
+                  shape=_array({"type": "integer"}))  # fmt: skip
+    metadata = _obj(["name", "platform", "inputs", "outputs"], name=_STRING,
+                    versions=_array(_STRING), platform=_STRING, inputs=_array(tensor),
+                    outputs=_array(tensor))  # fmt: skip
+    ready = _obj(["name", "ready"], name=_STRING, ready=_BOOL)
+    data_tensor = _obj(["name", "datatype", "shape"], **tensor["properties"],
+                       parameters={"type": "object"}, data={"type": "array"})  # fmt: skip
+    infer_request = _obj(["inputs"], id=_STRING, parameters={"type": "object"},
+                         inputs=_array(data_tensor),
+                         outputs=_array(_obj(["name"], name=_STRING,
+                                             parameters={"type": "object"})))  # fmt: skip
+    infer_response = _obj(["model_name", "outputs"], model_name=_STRING, model_version=_STRING,
+                          id=_STRING, outputs=_array(data_tensor))  # fmt: skip
+    header = {
+        "in": "header",
+        "name": "Inference-Header-Content-Length",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+        "description": "Binary tensor data extension: the bytes of JSON before the tensors.",
+    }
+    infer_ok = {
+        "description": "Output tensors: JSON, or JSON then binary tensors (its length in the "
+        "Inference-Header-Content-Length header)",
+        "content": {
+            "application/json": {"schema": infer_response},
+            "application/octet-stream": {"schema": _BINARY},
+        },
+    }
+    infer_body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": infer_request},
+            "application/octet-stream": {"schema": _BINARY},
+        },
+    }
+    server_ready = _ks_op(
+        "serverReady", "Ready when every model has a ready worker (no key needed).", [],
+        _ks_json("Ready", _obj(["ready"], ready=_BOOL)),
+    )  # fmt: skip
+    server_ready["responses"]["503"] = _ks_json("Not ready", _obj(["ready"], ready=_BOOL))
+    live = _ks_json("Live", _obj(["live"], live=_BOOL))
+    paths: dict[str, Any] = {
+        "/v2": {"get": _ks_op("serverMetadata", "Server name, version and extensions.", [],
+                              _ks_json("Server metadata", {"type": "object"}))},
+        "/v2/health/live": {"get": _ks_op("serverLive", "Live (no key needed).", [], live)},
+        "/v2/health/ready": {"get": server_ready},
+    }  # fmt: skip
+    for suffix, params, tag in (
+        ("", [_NAME], ""),
+        ("/versions/{model_version}", [_NAME, _VERSION], "Version"),
+    ):
+        base = "/v2/models/{model_name}" + suffix
+        paths[base] = {"get": _ks_op(f"modelMetadata{tag}", "Model metadata: its tensors.",
+                                     params, _ks_json("Metadata", metadata), 404, 503)}  # fmt: skip
+        paths[base + "/ready"] = {"get": _ks_op(
+            f"modelReady{tag}", "Ready when the model has a ready worker.", params,
+            _ks_json("Ready", ready), 404, 503)}  # fmt: skip
+        paths[base + "/infer"] = {"post": _ks_op(
+            f"modelInfer{tag}", "Inference: input 'image', BYTES [B] (encoded images).",
+            [*params, header], infer_ok, 400, 404, 413, 500, 503, 504,
+            requestBody=infer_body)}  # fmt: skip
+    answer = _RESULT["content"]["application/json"]["schema"]  # type: ignore[index]
+    instances = _obj(
+        ["instances"], instances=_array({"type": "object", "properties": {"b64": _STRING}})
+    )
+    predict_body = {"required": True, "content": {"application/json": {"schema": instances}}}
+    paths["/v1/models"] = {"get": _ks_op(
+        "v1ListModels", "Names of the models.", [],
+        _ks_json("Models", _obj(["models"], models=_array(_STRING))))}  # fmt: skip
+    paths["/v1/models/{model_name}"] = {"get": _ks_op(
+        "v1ModelReady", "Ready when the model has a ready worker.", [_NAME],
+        _ks_json("Ready", ready), 404, 503)}  # fmt: skip
+    paths["/v1/models/{model_name}:predict"] = {"post": _ks_op(
+        "v1Predict", "Predict: one TorchServe answer per instance.", [_NAME],
+        _ks_json("Predictions", _obj(["predictions"], predictions=_array(answer))),
+        400, 404, 413, 500, 503, 504, requestBody=predict_body)}  # fmt: skip
+    return paths
 
 
 def _q(name: str, description: str, kind: str = "string") -> dict[str, Any]:

@@ -10,7 +10,16 @@ from starlette.responses import Response
 
 from ocrserve.errors import OcrServeError
 
-__all__ = ["NO_CACHE_HEADERS", "error_response", "json_response"]
+__all__ = [
+    "KSERVE_PREFIXES",
+    "NO_CACHE_HEADERS",
+    "error_response",
+    "error_response_for",
+    "json_response",
+]
+
+#: Paths of the KServe protocols, whose errors are ``{"error": "..."}`` (server/kserve_v*.py).
+KSERVE_PREFIXES = ("/v1/", "/v2/")
 
 NO_CACHE_HEADERS = {
     "pragma": "no-cache",
@@ -28,3 +37,10 @@ def json_response(payload: Any, status: int = 200, *, trailing_newline: bool = T
 
 def error_response(exc: OcrServeError) -> Response:
     return json_response(exc.to_json(), exc.status)
+
+
+def error_response_for(path: str, exc: OcrServeError) -> Response:
+    """The error in the form of the API ``path`` belongs to: KServe's or TorchServe's."""
+    if path == "/v2" or path.startswith(KSERVE_PREFIXES):
+        return json_response(exc.to_kserve_json(), exc.status)
+    return error_response(exc)

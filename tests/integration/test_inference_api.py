@@ -49,12 +49,20 @@ def test_openapi_document_lists_the_routes(client: httpx.Client, method: str, pa
     assert resp.status_code == 200
     doc = resp.json()
     assert doc["openapi"].startswith("3.")
+    v2_model = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     assert set(doc["paths"]) == {
         "/",
         "/api-description",
         "/ping",
         "/predictions/{model_name}",
         "/predictions/{model_name}/{model_version}",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        *(base + end for base in v2_model for end in ("", "/ready", "/infer")),
+        "/v1/models",
+        "/v1/models/{model_name}",
+        "/v1/models/{model_name}:predict",
     }
     assert set(doc["paths"]["/predictions/{model_name}"]) == {"post", "put"}
 

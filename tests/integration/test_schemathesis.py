@@ -37,7 +37,7 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import CHECKS, load_all_checks  # noqa: E402
 
-EXAMPLES = 50  # per operation; about 1,100 requests in all
+EXAMPLES = 50  # per operation; about 2,000 requests in all
 CHECK_NAMES = [
     "not_a_server_error",
     "status_code_conformance",
@@ -54,6 +54,18 @@ INFERENCE_OPERATIONS = [
     ("PUT", "/predictions/{model_name}"),
     ("POST", "/predictions/{model_name}/{model_version}"),
     ("PUT", "/predictions/{model_name}/{model_version}"),
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2/models/{model_name}"),
+    ("GET", "/v2/models/{model_name}/ready"),
+    ("POST", "/v2/models/{model_name}/infer"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}/ready"),
+    ("POST", "/v2/models/{model_name}/versions/{model_version}/infer"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model_name}"),
+    ("POST", "/v1/models/{model_name}:predict"),
 ]
 MANAGEMENT_OPERATIONS = [
     ("OPTIONS", "/"),
