@@ -20,6 +20,18 @@ th = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http] (
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 DET_IMG = (DEMO / "demo_text_det.jpg").read_bytes()
+
+
+def _with_margin(image: bytes, margin: int = 24) -> bytes:
+    """The word crop with a margin of its own border pixels: PP-OCRv6's detector finds no text
+    that touches the image's edges (PP-OCRv4's did), and the page form is what detection is for."""
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+    padded = cv2.copyMakeBorder(img, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    return bytes(cv2.imencode(".png", padded)[1])
+
+
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
 DET_LINES = [
     line["text"] for line in json.loads((DEMO / "demo_text_det.json").read_text())["lines"]
@@ -105,7 +117,7 @@ def test_recognition(server: ServerProcess, binary: bool) -> None:
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_detection_batch(server: ServerProcess, binary: bool) -> None:
     """Two images in one request: boxes of both, concatenated, told apart by batch_index."""
-    images = [DET_IMG, REC_IMG]
+    images = [DET_IMG, _with_margin(REC_IMG)]
     outputs = [th.InferRequestedOutput(n, binary_data=binary) for n in OUTPUTS["ppocr_det"]]
     result = _client(server).infer("ppocr_det", [_image_input(images, binary)], outputs=outputs)
     boxes, scores = result.as_numpy("boxes"), result.as_numpy("box_scores")
@@ -115,12 +127,12 @@ def test_detection_batch(server: ServerProcess, binary: bool) -> None:
     assert sorted(set(index.tolist())) == [0, 1]
     assert (index == 0).sum() == len(DET_LINES)  # one box per line of the demo
     assert ((scores > 0) & (scores <= 1)).all()
-    assert (boxes[index == 1] < 200).all()  # the word image is 160 pixels wide
+    assert (boxes[index == 1] < 211).all()  # the word image is 211 pixels wide
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_end_to_end(server: ServerProcess, binary: bool) -> None:
-    result = _client(server).infer("ocr", [_image_input([DET_IMG, REC_IMG], binary)])
+    result = _client(server).infer("ocr", [_image_input([DET_IMG, _with_margin(REC_IMG)], binary)])
     texts = [t.decode() for t in result.as_numpy("text")]
     index = result.as_numpy("batch_index").tolist()
     assert [t for t, i in zip(texts, index) if i == 1] == [REC_TEXT]
