@@ -45,6 +45,7 @@ from ocrserve.server.inference import inference_routes
 from ocrserve.server.management import management_routes
 from ocrserve.server.metrics import Metrics, metrics_routes
 from ocrserve.server.responses import error_response
+from ocrserve.server.webpage import WEB_PAGE_PATHS, web_page_routes
 from ocrserve.settings import ModelConfig, Settings, parse_address
 
 __all__ = ["build_app", "serve"]
@@ -160,7 +161,8 @@ def _wrap(app: Starlette, settings: Settings, metrics: Metrics | None, surface: 
           tokens: TokenStore | None, api: str | None) -> ASGIApp:  # fmt: skip
     wrapped: ASGIApp = app
     if tokens is not None and api == "inference":
-        wrapped = TokenAuthMiddleware(wrapped, tokens, "inference", INFERENCE_EXEMPT_PATHS)
+        exempt = INFERENCE_EXEMPT_PATHS + (WEB_PAGE_PATHS if settings.enable_web_page else ())
+        wrapped = TokenAuthMiddleware(wrapped, tokens, "inference", exempt)
     elif tokens is not None and api == "management":
         wrapped = TokenAuthMiddleware(wrapped, tokens, "management", MANAGEMENT_EXEMPT_PATHS)
     if settings.cors_allowed_origin:
@@ -201,9 +203,11 @@ async def serve(
     management = management_routes(engine, store)
     if tokens is not None:
         management = [*token_routes(tokens), *management]
+    inference = inference_routes(engine)
+    if settings.enable_web_page:
+        inference += web_page_routes()
     apps = [
-        _wrap(build_app(inference_routes(engine)), settings, metrics, "inference", tokens,
-              "inference"),
+        _wrap(build_app(inference), settings, metrics, "inference", tokens, "inference"),
         _wrap(build_app(management), settings, metrics, "management", tokens, "management"),
         _wrap(build_app(metric_routes), settings, None, "metrics", None, None),
     ]  # fmt: skip
