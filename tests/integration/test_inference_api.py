@@ -53,6 +53,7 @@ def test_openapi_document_lists_the_routes(client: httpx.Client, method: str, pa
         "/",
         "/api-description",
         "/ping",
+        "/ocrserve/models",
         "/predictions/{model_name}",
         "/predictions/{model_name}/{model_version}",
     }
