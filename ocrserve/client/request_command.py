@@ -104,6 +104,7 @@ def run_request(args: argparse.Namespace) -> int:
         images = [image for path in args.images for image in find_images(path)]
         model, _, version = args.model.partition("/")
         client = Client(args.url, token=args.token, key_file=args.key_file, retries=args.retries)
+        client.keys.get("inference")  # a key file that cannot be read stops here, not per image
     except ConfigError as exc:
         print(f"ocrserve: error: {exc.message}", file=sys.stderr)
         return 2

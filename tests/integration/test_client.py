@@ -338,3 +338,7 @@ def test_request_command_text_json_and_out(
     assert main(["request", "nope", str(REC_IMAGE), *key]) == 1
     assert "404 ModelNotFoundException: Model not found: nope" in capsys.readouterr().err
     assert main(["request", "ocr", str(tmp_path / "missing.jpg"), *key]) == 2
+    assert "missing.jpg: no such image" in capsys.readouterr().err
+    bad_key = ["--url", srv.url, "--key-file", str(tmp_path / "none.json")]
+    assert main(["request", "ocr", str(DET_IMAGE), *bad_key]) == 2
+    assert "cannot read" in capsys.readouterr().err
