@@ -267,3 +267,19 @@ def test_a_phone_sized_screen_stacks_the_image_over_the_texts(
         assert figure["width"] <= width
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_a_detection_model_shows_its_boxes_and_scores(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ppocr_det", DET_IMAGE)
+    raw = json.loads(card.find_element("css selector", ".raw pre").get_attribute("textContent"))
+    boxes = raw["boundary_result"]
+    assert len(_css(card, ".overlay polygon")) == len(boxes) == len(DET_LINES)
+    texts = [t.get_attribute("textContent") for t in _css(card, ".lines li .text")]
+    assert texts == [f"text region {n}" for n in range(1, len(boxes) + 1)]
+    scores = [s.get_attribute("textContent") for s in _css(card, ".lines li .score")]
+    assert scores == [f"box {b[-1]:.3f}" for b in boxes]
+    assert _errors(browser) == []
