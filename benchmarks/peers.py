@@ -6,7 +6,7 @@
    ocrserve serving it; both up at once, idle while the other is measured, one worker with the
    same thread count each (see `harness.TorchServe` for its settings). Throughput and p50/p99
    at concurrency 1 and 4 from `loadgen.py` in a separate process, rounds alternating.
-2. RapidOCR: rapidocr-onnxruntime's own pipeline (default settings, one engine shared by
+2. RapidOCR: rapidocr 3.10's own pipeline (default settings, one engine shared by
    ``--concurrency`` threads in this process) versus ocrserve's ``ocr`` model over HTTP
    (``--concurrency`` clients from `loadgen.py`) on the textset images, images/s, with the
    accuracy of both scored by ``../shared/tools/evaluate.py`` (line-level end-to-end H-mean).

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Accuracy and speed of ocrserve's served PP-OCRv4 models vs rapidocr-onnxruntime's own pipeline.
+"""Accuracy and speed of ocrserve's served bundled models vs RapidOCR's own pipeline.
 
-Both sides use the same ONNX weights (those bundled with rapidocr-onnxruntime). On the textset
-(``../shared/data/textset-public`` by default) it runs three tasks per side:
+Both sides use the same ONNX weights (PP-OCRv6 small and the v2 angle classifier, shipped in
+the ``rapidocr==3.10.0`` wheel). RapidOCR runs twice: at its own defaults and with its detector's
+unclip ratio set to ``--rapidocr-unclip`` (its best on textset-public; ``--rapidocr-unclip``
+takes several values to find it). On the textset (``../shared/data/textset-public`` by default)
+it runs three tasks per side:
 
   det   full images -> line polygons       ocrserve: POST /predictions/ppocr_det
   e2e   full images -> polygons + text     ocrserve: POST /predictions/ocr
@@ -12,7 +15,9 @@ writes one combined prediction JSON per side and task under ``--out``, scores th
 ``../shared/tools/evaluate.py`` (det and e2e at line level), and prints a markdown table.
 
 Usage (from the repository root):
-  python benchmarks/textset_accuracy.py [--limit 10] [--sides ocrserve rapidocr]
+  python benchmarks/textset_accuracy.py [--limit 10] [--sides ocrserve rapidocr rapidocr-unclip]
+  python benchmarks/textset_accuracy.py --sides rapidocr-unclip --tasks det \
+      --rapidocr-unclip 1.0 1.1 1.2 1.3 1.4          # RapidOCR's best unclip ratio
 """
 
 from __future__ import annotations
@@ -121,40 +126,50 @@ def flat(points: Iterable[Iterable[float]]) -> list[float]:
 
 
 class RapidOCRSide:
-    """rapidocr-onnxruntime's own pipeline with its default settings, in this process."""
+    """rapidocr 3.10's own pipeline in this process: its defaults, or another unclip ratio."""
 
-    name = "rapidocr"
     concurrency = 1  # one engine, called sequentially
 
-    def __init__(self, data: Textset) -> None:
-        from rapidocr_onnxruntime import RapidOCR
+    def __init__(self, data: Textset, unclip_ratio: float | None = None) -> None:
+        from rapidocr import RapidOCR
 
         self.data = data
-        self.engine = RapidOCR()
+        self.unclip_ratio = unclip_ratio
+        self.name = "rapidocr" if unclip_ratio is None else f"rapidocr-unclip-{unclip_ratio:g}"
+        self.engine = RapidOCR(params={"Global.log_level": "warning"})
 
     def predictor(self, task: str) -> Callable[[str], Pred | None]:
         """A function key -> prediction in evaluate.py's format for ``task``."""
 
-        def det(key: str) -> Pred:
-            boxes, _ = self.engine(
-                str(self.data.file(task, key)), use_det=True, use_cls=False, use_rec=False
+        def run(key: str, det: bool, cls: bool, rec: bool) -> Any:
+            # Every flag every call: RapidOCR keeps the last call's flags as its new defaults.
+            return self.engine(
+                str(self.data.file(task, key)),
+                use_det=det,
+                use_cls=cls,
+                use_rec=rec,
+                unclip_ratio=self.unclip_ratio,
             )
-            return {"boundary_result": [flat(b) + [1.0] for b in boxes or []]}
+
+        def det(key: str) -> Pred:
+            out = run(key, True, False, False)
+            boxes = [] if out.boxes is None else out.boxes
+            scores = [1.0] * len(boxes) if out.scores is None else out.scores
+            return {"boundary_result": [flat(b) + [float(s)] for b, s in zip(boxes, scores)]}
 
         def e2e(key: str) -> Pred:
-            # RapidOCR gives [[box, text, text_score], ...] and no box score.
-            lines, _ = self.engine(str(self.data.file(task, key)))
+            # RapidOCR gives boxes, texts and text scores, no box score.
+            out = run(key, True, True, True)
+            lines = zip(out.boxes, out.txts, out.scores) if out.txts else []
             result = [
                 {"box": flat(box), "box_score": 1.0, "text": text, "text_score": float(score)}
-                for box, text, score in lines or []
+                for box, text, score in lines
             ]
             return {"result": result}
 
         def rec(key: str) -> Pred:
-            lines, _ = self.engine(
-                str(self.data.file(task, key)), use_det=False, use_cls=False, use_rec=True
-            )
-            text, score = lines[0] if lines else ("", 0.0)
+            out = run(key, False, False, True)
+            text, score = (out.txts[0], out.scores[0]) if out.txts else ("", 0.0)
             return {"text": text, "score": float(score)}
 
         return {"det": det, "e2e": e2e, "rec": rec}[task]
@@ -232,11 +247,12 @@ def run_side(
     out: Path,
     evaluate_py: Path,
     data_root: Path,
+    tasks: Iterable[str] = TASKS,
 ) -> dict[str, Any]:
-    """Predict and score all tasks on one side."""
+    """Predict and score the tasks on one side."""
     report: dict[str, Any] = {}
     (out / side.name).mkdir(parents=True, exist_ok=True)
-    for task in TASKS:
+    for task in tasks:
         keys = data.keys(task)
         preds, wall = run_task(f"{side.name} {task}", keys, side.predictor(task), side.concurrency)
         path = out / side.name / f"{task}.json"
@@ -278,12 +294,12 @@ ROWS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def table(sides: dict[str, dict[str, Any]]) -> str:
-    """The markdown table: metric | ocrserve | rapidocr."""
-    names = ["ocrserve", "rapidocr"]
+    """The markdown table: metric | one column per side."""
+    names = list(sides)
 
     def cell(name: str, task: str, key: str, fmt: str) -> str:
         report = sides.get(name, {}).get(task)
-        if report is None:
+        if report is None or task not in sides.get(name, {}):
             return "-"
         value = report.get(key, report["score"].get(key))
         return "-" if value is None else format(value, fmt)
@@ -309,7 +325,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, help="only the first N det images and N rec crops")
     ap.add_argument("--concurrency", type=int, default=2, help="parallel requests to ocrserve")
     ap.add_argument(
-        "--sides", nargs="+", choices=["ocrserve", "rapidocr"], default=["ocrserve", "rapidocr"]
+        "--sides",
+        nargs="+",
+        choices=["ocrserve", "rapidocr", "rapidocr-unclip"],
+        default=["ocrserve", "rapidocr", "rapidocr-unclip"],
+        help="rapidocr: its defaults; rapidocr-unclip: with --rapidocr-unclip",
+    )
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    ap.add_argument(
+        "--rapidocr-unclip",
+        nargs="+",
+        type=float,
+        default=[0.9],
+        help="unclip ratio(s) for the rapidocr-unclip side (default 0.9: its best of 0.7-1.6 "
+        "on textset-public, docs/models.md)",
     )
     ap.add_argument("--startup-timeout", type=float, default=120.0, help="seconds for /ping")
     ap.add_argument(
@@ -334,16 +363,22 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data_root = data.eval_root(out / "gt_subset")
     sides: dict[str, dict[str, Any]] = {}
+    runs: list[tuple[str, float | None]] = []
     for name in args.sides:
-        print(f"{name}:", file=sys.stderr)
-        side: RapidOCRSide | OcrserveSide
-        if name == "rapidocr":
-            side = RapidOCRSide(data)
+        if name == "rapidocr-unclip":
+            runs.extend((name, u) for u in args.rapidocr_unclip)
         else:
+            runs.append((name, None))
+    for name, unclip in runs:
+        side: RapidOCRSide | OcrserveSide
+        if name == "ocrserve":
             extra = shlex.split(args.server_args)
             side = OcrserveSide(data, out, args.concurrency, extra, args.startup_timeout)
+        else:
+            side = RapidOCRSide(data, unclip)
+        print(f"{side.name}:", file=sys.stderr)
         try:
-            sides[name] = run_side(side, data, out, args.evaluate, data_root)
+            sides[side.name] = run_side(side, data, out, args.evaluate, data_root, args.tasks)
         finally:
             side.close()
     summary = {

@@ -20,6 +20,7 @@ from ocrserve.archives.store import ModelStore
 from ocrserve.client.request_command import add_request_parser, run_request
 from ocrserve.compare.runner import add_compare_parser
 from ocrserve.errors import ConfigError, OcrServeError
+from ocrserve.ppocr import SETTINGS_PRESETS
 from ocrserve.server.instance import (
     ServerRecord,
     find_key_file,
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser(
         "start",
         help="start the server (in the background unless --foreground)",
-        description="Start the server. With no options it serves the bundled PP-OCRv4 models "
+        description="Start the server. With no options it serves the bundled PP-OCRv6 models "
         "(ppocr_det, ppocr_rec, ocr) on 127.0.0.1:8080.",
     )
     start.add_argument(
@@ -113,26 +114,61 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_options(start)
     archive = sub.add_parser(
         "archive",
-        help="pack an MMOCR config + checkpoint into NAME.mar (mmocr2torchserve's job)",
-        description="Write NAME.mar: the config as JSON, the weights as safetensors, and "
-        "TorchServe's MAR-INF/MANIFEST.json. Nothing in it is code or a pickle.",
+        help="pack an MMOCR config + checkpoint, or PaddleOCR ONNX models, into .mar files",
+        description="MMOCR: ocrserve archive CONFIG CHECKPOINT writes NAME.mar (the config as "
+        "JSON, the weights as safetensors; mmocr2torchserve's job). PaddleOCR (PP-OCRv3 to v6 "
+        "ONNX): ocrserve archive --det DET.onnx --rec REC.onnx [--cls CLS.onnx] [--dict FILE] "
+        "writes NAME_det.mar, NAME_rec.mar and NAME.mar (end to end), as the files allow. "
+        "Nothing in an archive is code or a pickle.",
     )
-    archive.add_argument("config", help="MMOCR config (.py, read as data, never executed)")
-    archive.add_argument("checkpoint", help="MMOCR checkpoint (.pth, weights only) or .safetensors")
-    archive.add_argument("--output-folder", required=True, help="Folder for NAME.mar (created).")
+    archive.add_argument(
+        "config", nargs="?", help="MMOCR config (.py, read as data, never executed)"
+    )
+    archive.add_argument(
+        "checkpoint", nargs="?", help="MMOCR checkpoint (.pth, weights only) or .safetensors"
+    )
+    archive.add_argument("--output-folder", required=True, help="Folder for the .mar files.")
     archive.add_argument(
         "--model-name",
         default=None,
-        help="Name of the model and the file; default: the checkpoint's stem.",
+        help="Name of the model and the file; default: the checkpoint's stem (MMOCR) or "
+        "'ppocr' (PaddleOCR: NAME_det, NAME_rec and NAME for end to end).",
     )
     archive.add_argument("--model-version", default="1.0", help="Version. Default: 1.0.")
-    archive.add_argument("-f", "--force", action="store_true", help="Overwrite NAME.mar.")
+    archive.add_argument("-f", "--force", action="store_true", help="Overwrite existing files.")
     archive.add_argument(
         "--runtime",
         choices=["torch", "onnx"],
-        default="torch",
-        help="Engine that runs the network when served: torch, or onnx (ONNX Runtime; exported "
-        "and checked against PyTorch at archive time). Default: torch.",
+        default=None,
+        help="MMOCR: engine that runs the network when served: torch, or onnx (ONNX Runtime; "
+        "exported and checked against PyTorch at archive time). Default: torch. PaddleOCR "
+        "models always run on ONNX Runtime.",
+    )
+    paddle = archive.add_argument_group("PaddleOCR ONNX models (instead of CONFIG CHECKPOINT)")
+    paddle.add_argument("--det", default=None, help="DB text detector (.onnx).")
+    paddle.add_argument("--rec", default=None, help="CTC text recognizer (.onnx).")
+    paddle.add_argument(
+        "--cls", default=None, help="Text-angle classifier (.onnx), used end to end."
+    )
+    paddle.add_argument(
+        "--dict",
+        dest="dict_file",
+        default=None,
+        help="The recognizer's dictionary (one character per line); default: the "
+        "'character' list in the recognizer's ONNX metadata.",
+    )
+    paddle.add_argument(
+        "--ppocr-settings",
+        choices=sorted(SETTINGS_PRESETS),
+        default="v6",
+        help="Detection and recognition settings written into the archives: v6 (the bundled "
+        "models') or v4 (PaddleOCR's published defaults, for PP-OCRv3/v4/v5). Default: v6.",
+    )
+    paddle.add_argument(
+        "--ppocr-config",
+        default=None,
+        metavar="JSON",
+        help='A JSON file whose keys override those settings, e.g. {"det": {"unclip_ratio": 1.5}}.',
     )
     predict = sub.add_parser(
         "predict",
@@ -399,6 +435,51 @@ def _predict(inputs: list[str], device: str, threads: int) -> int:
     return 0
 
 
+def _archive(args: argparse.Namespace) -> int:
+    """MMOCR config + checkpoint, or PaddleOCR ONNX files (--det/--rec/--cls/--dict)."""
+    import json
+
+    paddle = args.det is not None or args.rec is not None
+    if paddle:
+        from ocrserve.ppocr.paddle_archiver import archive_paddle
+
+        if args.config is not None or args.runtime is not None:
+            raise ConfigError(
+                "PaddleOCR archives take --det/--rec/--cls/--dict, not an MMOCR config, "
+                "checkpoint or --runtime"
+            )
+        overrides = None
+        if args.ppocr_config is not None:
+            try:
+                overrides = json.loads(Path(args.ppocr_config).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"--ppocr-config {args.ppocr_config}: {exc}") from exc
+            if not isinstance(overrides, dict):
+                raise ConfigError(f"--ppocr-config {args.ppocr_config}: not a JSON object")
+        outs = archive_paddle(
+            args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
+            dict_file=args.dict_file, model_name=args.model_name or "ppocr",
+            model_version=args.model_version, force=args.force,
+            settings=args.ppocr_settings, config=overrides,
+        )  # fmt: skip
+        print("\n".join(str(out) for out in outs))
+        return 0
+    if args.config is None or args.checkpoint is None:
+        raise ConfigError(
+            "ocrserve archive needs CONFIG CHECKPOINT (MMOCR) or --det/--rec (PaddleOCR ONNX)"
+        )
+    if args.cls is not None or args.dict_file is not None:
+        raise ConfigError("--cls and --dict belong to PaddleOCR archives: give --det/--rec too")
+    from ocrserve.mmocr.archiver import archive_mmocr
+
+    out = archive_mmocr(
+        args.config, args.checkpoint, args.output_folder, args.model_name,
+        args.model_version, args.force, args.runtime or "torch",
+    )  # fmt: skip
+    print(out)
+    return 0
+
+
 def _print_key(args: argparse.Namespace) -> int:
     settings = _server_settings(args)
     record = ServerRecord.read(settings.pid_path())
@@ -427,14 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "key":
             return _print_key(args)
         if args.command == "archive":
-            from ocrserve.mmocr.archiver import archive_mmocr
-
-            out = archive_mmocr(
-                args.config, args.checkpoint, args.output_folder, args.model_name,
-                args.model_version, args.force, args.runtime,
-            )  # fmt: skip
-            print(out)
-            return 0
+            return _archive(args)
         if args.command == "compare":
             from ocrserve.compare.runner import run_compare
 

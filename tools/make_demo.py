@@ -37,7 +37,7 @@ RECOG_WORD = "serving"
 # PP-OCRv4's recogniser drops some spaces ("OPEN24HOURS") with the font's own space width or
 # red/navy ink, while wide gaps split lines in PaddleOCR-style detection (no dilation, as in
 # ocrserve). Near-black ink with 1.25x spaces reads back exactly both in rapidocr-onnxruntime's
-# pipeline and in ocrserve's (checked at 1.2x-1.3x).
+# pipeline and in ocrserve's (checked at 1.2x-1.3x); PP-OCRv6 reads it exactly too.
 INK = (20, 20, 25)
 WORD_GAP = 1.25
 

@@ -18,3 +18,5 @@ class ModelSpec:
     model_dir: str
     #: What TorchServe's describe calls ``modelUrl`` (the archive as it was named).
     url: str
+    #: Which weights the model serves (the manifest's ``weights``, else its weight file's name).
+    weights: str = ""

@@ -19,7 +19,7 @@ from ocrserve.archives.spec import ModelSpec
 from ocrserve.errors import ArchiveError, ConfigError, OcrServeError
 from ocrserve.ppocr import BUILTIN_MODELS
 
-__all__ = ["LoadFailure", "ModelStore", "mmocr_task"]
+__all__ = ["LoadFailure", "ModelStore", "mmocr_task", "weights_of"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class ModelStore:
             task=task,
             model_dir=str(dest),
             url=location if location.endswith(".mar") else path.name,
+            weights=weights_of(manifest),
         )
 
     @staticmethod
@@ -163,3 +164,13 @@ class ModelStore:
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def weights_of(manifest: Manifest) -> str:
+    """What describe shows as ``weights``: the manifest's own line (ocrserve archives say which
+    networks and where from), else the source checkpoint or weight file it names."""
+    section = manifest.ocrserve
+    for key in ("weights", "source_checkpoint"):
+        if isinstance(section.get(key), str) and section[key]:
+            return str(section[key])
+    return manifest.serialized_file

@@ -1,10 +1,13 @@
-"""PP-OCRv4 text detection: DB (differentiable binarization) pre- and post-processing.
+"""PP-OCR text detection (PP-OCRv3 to v6): DB (differentiable binarization) pre- and
+post-processing.
 
-Settings follow PaddleOCR's published inference defaults for PP-OCRv4 (``tools/infer/utility.py``
-and ``ppocr/postprocess/db_postprocess.py`` of PaddleOCR 2.7): the image is resized so its longer
-side is at most ``limit_side_len`` with both sides rounded to multiples of 32, normalised with
-ImageNet mean/std on BGR pixels; the probability map is thresholded at 0.3, boxes scoring below
-``box_thresh`` are dropped and the rest expanded by ``unclip_ratio``.
+`DBSettings`' defaults are PaddleOCR 2.7's published inference defaults for PP-OCRv4
+(``tools/infer/utility.py`` and ``ppocr/postprocess/db_postprocess.py``): the image is resized so
+its longer side is at most ``limit_side_len`` with both sides rounded to multiples of 32,
+normalised with ImageNet mean/std on BGR pixels; the probability map is thresholded at 0.3, boxes
+scoring below ``box_thresh`` are dropped and the rest expanded by ``unclip_ratio``. The bundled
+PP-OCRv6 models raise the shorter side instead (``limit_type="min"``, capped by
+``max_side_len``) and unclip less: ``ocrserve.ppocr.DEFAULT_CONFIG``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class DBSettings:
 
     limit_side_len: int = 960
     limit_type: str = "max"  # "max": cap the longer side; "min": raise the shorter side
+    #: With ``limit_type="min"``: the longer side is never made larger than this (0: no cap).
+    max_side_len: int = 0
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     thresh: float = 0.3
@@ -48,6 +53,8 @@ def resize_for_det(img: np.ndarray, s: DBSettings) -> np.ndarray:
         ratio = s.limit_side_len / max(h, w) if max(h, w) > s.limit_side_len else 1.0
     else:
         ratio = s.limit_side_len / min(h, w) if min(h, w) < s.limit_side_len else 1.0
+        if s.max_side_len and max(h, w) * ratio > s.max_side_len:
+            ratio = s.max_side_len / max(h, w)
     new_h = max(int(round(h * ratio / 32) * 32), 32)
     new_w = max(int(round(w * ratio / 32) * 32), 32)
     if (new_h, new_w) == (h, w):
@@ -147,7 +154,7 @@ def db_boxes(
 
 
 class PPOCRDetector:
-    """PP-OCRv4 text-line detector on ONNX Runtime."""
+    """PP-OCR DB text-line detector on ONNX Runtime."""
 
     task = "textdet"
     exif_orientation = True

@@ -50,7 +50,7 @@ def reading_order(quads: Sequence[np.ndarray], line_tol: float = 10.0) -> list[i
 
 
 class PPOCREndToEnd:
-    """Detection + angle classification + recognition, PP-OCRv4 weights."""
+    """Detection + angle classification + recognition (any PP-OCRv3 to v6 networks)."""
 
     task = "e2e"
     exif_orientation = True

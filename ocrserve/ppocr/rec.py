@@ -1,12 +1,12 @@
-"""PP-OCRv4 text recognition (CTC) and the text-angle classifier, on ONNX Runtime.
+"""PP-OCR text recognition (CTC, PP-OCRv3 to v6) and the text-angle classifier, on ONNX Runtime.
 
 Recognition follows PaddleOCR's published inference settings: BGR crop resized to height 48
 keeping its aspect ratio, width at least 320 and otherwise the widest crop of its batch (at
 most 100 heights: wider crops are squeezed), normalised to [-1, 1] and zero-padded on the
-right; crops are sorted by aspect ratio and run
-in batches of ``rec_batch_num`` (6). CTC greedy decoding uses the character list stored in the
-model's own metadata, with blank first and a space last (``use_space_char``); the score is the
-mean probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls) uses
+right; crops are sorted by aspect ratio and run in batches of ``rec_batch_num`` (6). CTC greedy
+decoding uses the character list stored in the model's own metadata (or a PaddleOCR dictionary
+file), with blank first and a space last (``use_space_char``); the score is the mean
+probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls) uses
 48 x 192 inputs and turns a crop by 180 degrees when it says "180" with score > 0.9.
 """
 
@@ -24,7 +24,15 @@ from ocrserve.errors import ModelLoadError
 from ocrserve.onnx_session import create_session
 from ocrserve.ppocr.weights import weights_path
 
-__all__ = ["PPOCRAngleClassifier", "PPOCRRecognizer", "ctc_decode", "resize_norm_crop"]
+__all__ = [
+    "PPOCRAngleClassifier",
+    "PPOCRRecognizer",
+    "ctc_decode",
+    "dictionary_mismatch",
+    "model_dictionary",
+    "read_dictionary",
+    "resize_norm_crop",
+]
 
 
 def resize_norm_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -52,8 +60,31 @@ def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, flo
     return out
 
 
+def read_dictionary(path: Path) -> list[str]:
+    """A PaddleOCR dictionary file: one character (or token) per line, UTF-8."""
+    lines = path.read_bytes().decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def model_dictionary(session: Any) -> list[str] | None:
+    """The character list a PaddleOCR ONNX export keeps in its ``character`` metadata."""
+    meta = session.get_modelmeta().custom_metadata_map
+    return meta["character"].splitlines() if "character" in meta else None
+
+
+def dictionary_mismatch(n_chars: int, use_space_char: bool, classes: int) -> str:
+    """Why a dictionary does not fit a recognizer's output width."""
+    space = " + a space" if use_space_char else ""
+    return (
+        f"the dictionary has {n_chars} characters (+ the CTC blank{space} = "
+        f"{n_chars + 1 + use_space_char} classes) but the model predicts {classes} classes"
+    )
+
+
 class PPOCRRecognizer:
-    """PP-OCRv4 recognizer: one cropped word or line per image."""
+    """PP-OCR CTC recognizer (v3 to v6): one cropped word or line per image."""
 
     task = "textrecog"
     exif_orientation = True
@@ -64,18 +95,20 @@ class PPOCRRecognizer:
         batch_num: int = 6,
         model: Path | None = None,
         max_ratio: float = 100.0,
+        dict_file: Path | None = None,
+        use_space_char: bool = True,
     ) -> None:
         self.session = create_session(model or weights_path("rec"), threads)
         self._input = self.session.get_inputs()[0].name
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if "character" not in meta:
-            raise ModelLoadError("recognition model has no 'character' metadata")
-        self.charset = ["<blank>", *meta["character"].splitlines(), " "]
+        chars = read_dictionary(dict_file) if dict_file else model_dictionary(self.session)
+        if chars is None:
+            raise ModelLoadError(
+                "recognition model has no 'character' metadata and no dictionary file was given"
+            )
+        self.charset = ["<blank>", *chars, *([" "] if use_space_char else [])]
         classes = self.session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(self.charset):
-            raise ModelLoadError(
-                f"character list has {len(self.charset)} entries but the model predicts {classes}"
-            )
+            raise ModelLoadError(dictionary_mismatch(len(chars), use_space_char, classes))
         self.height, self.min_width = 48, 320
         self.batch_num = batch_num
         #: Crops wider than this many heights are squeezed to it (48 x 100 = 4800 pixels): an

@@ -1,4 +1,4 @@
-"""Where the bundled PP-OCRv4 ONNX files live (found without importing anything heavy)."""
+"""Where the bundled PP-OCRv6 ONNX files live (found without importing anything heavy)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,30 @@ from pathlib import Path
 
 from ocrserve.errors import ModelLoadError
 
-__all__ = ["WEIGHTS_PACKAGE", "WEIGHT_FILES", "weights_path"]
+__all__ = [
+    "WEIGHTS_DESCRIPTION",
+    "WEIGHTS_PACKAGE",
+    "WEIGHTS_REQUIREMENT",
+    "WEIGHT_FILES",
+    "weights_path",
+]
 
-#: The wheel that carries the PP-OCRv4 ONNX files (Apache-2.0, from PaddleOCR via RapidOCR).
-WEIGHTS_PACKAGE = "rapidocr_onnxruntime"
+#: The wheel that carries the ONNX files (Apache-2.0 code and weights; PaddleOCR's models
+#: converted by RapidOCR, attribution in its MODEL_LICENSES.md).
+WEIGHTS_PACKAGE = "rapidocr"
+WEIGHTS_REQUIREMENT = "rapidocr==3.10.0"
 
 WEIGHT_FILES = {
-    "det": "ch_PP-OCRv4_det_infer.onnx",
-    "rec": "ch_PP-OCRv4_rec_infer.onnx",
-    "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    "det": "PP-OCRv6_det_small.onnx",
+    "rec": "PP-OCRv6_rec_small.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+}
+
+#: What describe says a bundled model serves (the manifest's ``weights``).
+WEIGHTS_DESCRIPTION = {
+    "det": "PP-OCRv6_det_small",
+    "rec": "PP-OCRv6_rec_small",
+    "cls": "ch_ppocr_mobile_v2.0_cls",
 }
 
 
@@ -25,7 +40,7 @@ def weights_path(kind: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
             f"The bundled weights need the package {WEIGHTS_PACKAGE!r}: "
-            "pip install rapidocr-onnxruntime==1.4.4"
+            f"pip install {WEIGHTS_REQUIREMENT}"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHT_FILES[kind]
     if not path.is_file():

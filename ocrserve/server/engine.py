@@ -170,6 +170,7 @@ class ModelRuntime:
             "loadedAtStartup": cfg.loaded_at_startup,
             "isDefault": self.spec.version == default_version,
             "task": self.spec.task,
+            "weights": self.spec.weights,
             "status": "Healthy" if self.ready_workers or not cfg.min_workers else "Unhealthy",
             "workers": workers,
             "jobQueueStatus": {

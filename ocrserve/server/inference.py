@@ -33,11 +33,14 @@ MODELS_PATH = "/ocrserve/models"
 IMAGE_FIELDS = ("data", "file", "body")
 
 
-#: An over-size body is read and thrown away up to this many times ``max_request_size`` (and
-#: `DISCARD_SECONDS`), so that the client, still uploading, reads the 413 instead of a reset
-#: connection (nginx's lingering close does the same); past that the connection is closed.
+#: An over-size body is read and thrown away up to this many times ``max_request_size``, for at
+#: most `DISCARD_SECONDS` and while data keeps coming (`DISCARD_IDLE_SECONDS` between chunks), so
+#: that a client still uploading reads the 413 instead of a reset connection, and a client that
+#: sends nothing is answered soon. nginx's lingering close does the same (lingering_time 30 s,
+#: lingering_timeout 5 s). Past that the connection is closed.
 DISCARD_FACTOR = 8
 DISCARD_SECONDS = 30.0
+DISCARD_IDLE_SECONDS = 5.0
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -59,13 +62,15 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def _discard(request: Request, budget: int) -> None:
-    """Read and drop the rest of the body, at most ``budget`` bytes and `DISCARD_SECONDS`."""
+    """Read and drop the rest of the body: at most ``budget`` bytes, `DISCARD_SECONDS` in all
+    and `DISCARD_IDLE_SECONDS` between two chunks."""
     deadline = asyncio.get_running_loop().time() + DISCARD_SECONDS
     stream = request.stream().__aiter__()
     try:
         while budget > 0:
             remaining = deadline - asyncio.get_running_loop().time()
-            chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, remaining))
+            wait = max(0.0, min(remaining, DISCARD_IDLE_SECONDS))
+            chunk = await asyncio.wait_for(stream.__anext__(), wait)
             budget -= len(chunk)
     except (StopAsyncIteration, asyncio.TimeoutError, ClientDisconnect):
         pass

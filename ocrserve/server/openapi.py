@@ -246,6 +246,7 @@ _DESCRIBE = {
             "batchSize": {"type": "integer"}, "maxBatchDelay": {"type": "integer"},
             "responseTimeout": {"type": "integer"}, "startupTimeout": {"type": "integer"},
             "loadedAtStartup": {"type": "boolean"}, "status": {"type": "string"},
+            "task": {"type": "string"}, "weights": {"type": "string"},
             "workers": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"}, "startTime": {"type": "string"},
                 "status": {"type": "string"}, "memoryUsage": {"type": "integer"},

@@ -1,4 +1,4 @@
-"""The inference API on a real server (bundled PP-OCRv4 models) on a loopback port."""
+"""The inference API on a real server (bundled PP-OCRv6 models) on a loopback port."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def test_dbnet_input_and_raw_output(variant: str, image: str) -> None:
     reason=f"the fixtures were made with OpenCV {FIXTURE_OPENCV}; OpenCV {cv2.__version__} "
     "returns minAreaRect/boxPoints vertices in another order and fills self-intersecting "
     "polygons (DB box scores) differently, so MMOCR itself answers differently there: "
-    f"install opencv-python=={FIXTURE_OPENCV}.84",
+    f"install opencv-python-headless=={FIXTURE_OPENCV}.84",
 )
 @pytest.mark.parametrize("variant", ["base", "bias_shift"])
 @pytest.mark.parametrize("image", DET_IMAGES)

@@ -6,13 +6,18 @@ Per fixture and image: the preprocessed tensor, the raw head output where it was
 and a state dict with the names and shapes of ``keys_full.json`` loads strictly into the
 full-size model built from the unslimmed config. The backbone and neck run once per image: the
 two variants differ only in the head's last bias, so their features are shared.
+
+TextSnake's result can hang on a centre point that float32 noise decides (`_undecided_centres`):
+there the test accepts MMOCR's result if deciding that one point the other way gives it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from functools import cache
+from itertools import count, product
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ import torch  # noqa: E402
 from ocrserve.mmocr import load_checkpoint, load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 from ocrserve.mmocr.models import build_model  # noqa: E402
+from ocrserve.mmocr.pipelines.postprocess import textsnake  # noqa: E402
 from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
@@ -44,6 +50,9 @@ MODELS = [
     "fcenet_r50_fpn_1500e_icdar2015",
     "textsnake_r50_fpn_unet_1200e_ctw1500",
 ]
+TEXTSNAKE = "textsnake_r50_fpn_unet_1200e_ctw1500"
+#: How far our raw head output may be from MMOCR's (issue 3's tolerance for raw outputs).
+RAW_TOLERANCE = 1e-4
 _ABSENT = object()
 #: The values ``slim_overrides`` replaced, as MMOCR 0.6.3's configs set them (absent: default).
 ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
@@ -166,7 +175,86 @@ def test_raw_head_output(model: str, variant: str, image: str) -> None:
     raw = _raw(model, variant, image)
     keys = [k for k in stored.files if k.startswith("out.")]
     for key in keys:
-        assert _max_diff(_part(raw, key), stored[key]) <= 1e-4, key
+        assert _max_diff(_part(raw, key), stored[key]) <= RAW_TOLERANCE, key
+
+
+def _mismatch(got: list[list[float]], want: list[list[float]]) -> str | None:
+    """Why ``got`` is not MMOCR's ``want`` within the parity tolerances, or None if it is."""
+    if len(got) != len(want):
+        return f"{len(got)} boundaries, MMOCR {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if len(g) != len(w):
+            return f"boundary {i}: {len(g)} values, MMOCR {len(w)}"
+        if max(abs(a - b) for a, b in zip(g[:-1], w[:-1])) > 0.5:
+            return f"boundary {i}: a vertex over 0.5 px from MMOCR's"
+        if abs(g[-1] - w[-1]) > 1e-4:
+            return f"boundary {i}: score {g[-1]:.6f}, MMOCR {w[-1]:.6f}"
+    return None
+
+
+#: Centre point: (index of the centre region, skeleton point y, x), in `centralize`'s call order.
+CentrePoint = tuple[int, int, int]
+
+
+def _undecided_centres(
+    predictor: MMOCRPredictor, samples: Any, raw: Any
+) -> dict[CentrePoint, set[tuple[int, int]]]:
+    """TextSnake's centre points that head outputs within `RAW_TOLERANCE` of ``raw`` move: the
+    int centres (y, x) they then get, besides the one ``raw`` gives.
+
+    `centralize` walks each skeleton point both ways in steps of 0.03 x the predicted radius and
+    truncates the midpoint of the two ends. A radius near 0 makes thousands of tiny steps; where
+    each end stops within its last step, and so on which side of an integer the midpoint lies, is
+    then set by the last bits of the radius and direction, which other kernels (thread counts,
+    instruction sets) change. Found by decoding with the sin, cos and radius maps shifted by up to
+    `RAW_TOLERANCE` (the text maps, hence the regions and skeletons, stay as they are), so every
+    centre listed is one that maps within the tolerance give.
+    """
+    runs: list[list[np.ndarray]] = []  # per run, per centre region: the (y, x, centre y, x) rows
+    real = textsnake.centralize
+
+    def recording(*args: Any, **kwargs: Any) -> np.ndarray:
+        centres = real(*args, **kwargs)
+        runs[-1].append(np.hstack([args[0], centres]))
+        return centres
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(textsnake, "centralize", recording)
+        for shift in [(0, 0, 0), *product((-1, 1), (-1, 1), (-1, -0.5, 0.5, 1))]:
+            maps = raw.clone()
+            maps[:, 2:5] += torch.tensor(shift).view(1, 3, 1, 1).float() * RAW_TOLERANCE
+            runs.append([])
+            predictor.postprocess(samples, [maps])
+    undecided: dict[CentrePoint, set[tuple[int, int]]] = {}
+    for run in runs[1:]:
+        for region, (ours, theirs) in enumerate(zip(runs[0], run)):
+            for y, x, cy, cx in theirs[(theirs != ours).any(axis=1)].tolist():
+                undecided.setdefault((region, y, x), set()).add((cy, cx))
+    return undecided
+
+
+def _decided_otherwise(
+    predictor: MMOCRPredictor, samples: Any, raw: Any, point: CentrePoint, centre: tuple[int, int]
+) -> list[list[float]]:
+    """The boundaries from ``raw`` with the centre of ``point`` set to ``centre``."""
+    real, regions = textsnake.centralize, count()
+
+    def deciding(*args: Any, **kwargs: Any) -> np.ndarray:
+        centres = real(*args, **kwargs)
+        if next(regions) == point[0]:
+            centres[(args[0] == point[1:]).all(axis=1)] = centre
+        return centres
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(textsnake, "centralize", deciding)
+        return predictor.postprocess(samples, [raw])["boundary_result"]
+
+
+def _readings(predictor: MMOCRPredictor, samples: Any, raw: Any) -> Iterator[list[list[float]]]:
+    """The boundaries with one undecided TextSnake centre point decided the other way."""
+    for point, centres in _undecided_centres(predictor, samples, raw).items():
+        for centre in sorted(centres):
+            yield _decided_otherwise(predictor, samples, raw, point, centre)
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -175,16 +263,43 @@ def test_raw_head_output(model: str, variant: str, image: str) -> None:
 def test_boundaries(model: str, variant: str, image: str) -> None:
     predictor = _predictor(model, variant)
     samples = predictor.preprocess(_image(image))
-    result = predictor.postprocess(samples, [_raw(model, variant, image)])
+    raw = _raw(model, variant, image)
+    result = predictor.postprocess(samples, [raw])
     expected = _json(TEXTDET / model / variant / f"{_stem(image)}.result.json")
     assert set(result) == set(expected)
     got, want = result["boundary_result"], expected["boundary_result"]
-    # TextSnake's random weights give boundaries on det_600x900 only (see the next test).
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert len(g) == len(w)
-        assert max(abs(a - b) for a, b in zip(g[:-1], w[:-1])) <= 0.5
-        assert abs(g[-1] - w[-1]) <= 1e-4
+    # TextSnake's random weights give boundaries on det_600x900 only (see
+    # test_every_model_has_boundaries_to_compare).
+    mismatch = _mismatch(got, want)
+    if mismatch is not None and model == TEXTSNAKE:
+        # Not a wider tolerance: one centre point that float32 noise decides, decided MMOCR's way.
+        explained = any(_mismatch(r, want) is None for r in _readings(predictor, samples, raw))
+        assert explained, f"{mismatch}, and no undecided centre point explains it"
+    else:
+        assert mismatch is None, mismatch
+
+
+def test_textsnake_centre_that_float_noise_decides() -> None:
+    """Why TextSnake's bias_shift det_600x900 score was 0.508464, not MMOCR's 0.508778, on an
+    AVX2-only machine: skeleton point (1117, 2) has a radius of -0.009, so it walks 48,199 steps
+    of 2.7e-4 px to the right and its midpoint lands 2e-5 px from x = 8. Head outputs within
+    `RAW_TOLERANCE` put its centre at x 7 (MMOCR's) or 8, a choice that alone moves the score by
+    3.1e-4 (here: 3 torch threads, or DNNL_MAX_CPU_ISA=AVX, give 8). So `test_boundaries` lets
+    such points be decided either way."""
+    variant, image = "bias_shift", "det_600x900.jpg"
+    predictor = _predictor(TEXTSNAKE, variant)
+    samples = predictor.preprocess(_image(image))
+    raw = _raw(TEXTSNAKE, variant, image)
+    want = _json(TEXTDET / TEXTSNAKE / variant / f"{_stem(image)}.result.json")["boundary_result"]
+    point = (0, 1117, 2)
+    centres = _undecided_centres(predictor, samples, raw)[point]
+    readings = [
+        predictor.postprocess(samples, [raw])["boundary_result"],
+        *(_decided_otherwise(predictor, samples, raw, point, c) for c in sorted(centres)),
+    ]
+    assert [c[1] for c in centres] in ([7], [8])
+    assert sorted(r[0][-1] for r in readings) == pytest.approx([0.508464, 0.508778], abs=1e-6)
+    assert [_mismatch(r, want) is None for r in readings].count(True) == 1
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

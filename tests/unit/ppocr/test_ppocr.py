@@ -1,18 +1,19 @@
-"""The bundled PP-OCRv4 models, in process, on the demo images and synthetic maps."""
+"""The bundled PP-OCRv6 models in process: demo images, rendered words, synthetic maps."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ocrserve.errors import ModelNotFound
 from ocrserve.imaging import decode
-from ocrserve.ppocr import BUILTIN_MODELS, build_builtin
+from ocrserve.ppocr import BUILTIN_MODELS, DEFAULT_CONFIG, build_builtin
 from ocrserve.ppocr.det import DBSettings, db_boxes, order_clockwise, resize_for_det
 from ocrserve.ppocr.e2e import PPOCREndToEnd, crop_quad, reading_order
-from ocrserve.ppocr.rec import ctc_decode
+from ocrserve.ppocr.rec import ctc_decode, read_dictionary
 from tests.conftest import DEMO
 
 
@@ -30,6 +31,20 @@ def test_resize_rule_multiples_of_32() -> None:
     )  # round(720 / 32) = 22 (round half to even)
     small = np.zeros((50, 70, 3), np.uint8)
     assert resize_for_det(small, DBSettings()).shape[:2] == (64, 64)
+
+
+def test_bundled_resize_raises_small_images_and_caps_large_ones() -> None:
+    bundled = DBSettings(
+        **{k: v for k, v in DEFAULT_CONFIG["det"].items() if k not in ("mean", "std")}
+    )
+    # 640 x 480: the shorter side is raised to 736 (981 -> 992 after rounding to 32).
+    assert resize_for_det(np.zeros((480, 640, 3), np.uint8), bundled).shape[:2] == (736, 992)
+    # 2560 x 1440: no raise (1440 >= 736), but the longer side is capped at 2000 (-> 1984).
+    assert resize_for_det(np.zeros((1440, 2560, 3), np.uint8), bundled).shape[:2] == (1120, 1984)
+    # 1024 x 1024 stays.
+    assert resize_for_det(np.zeros((1024, 1024, 3), np.uint8), bundled).shape[:2] == (1024, 1024)
+    # A long strip: raising its shorter side would pass 2000 px, so the longer side is capped.
+    assert resize_for_det(np.zeros((100, 1500, 3), np.uint8), bundled).shape[:2] == (128, 1984)
 
 
 def test_order_clockwise() -> None:
@@ -136,3 +151,48 @@ def test_very_wide_crops_are_squeezed_to_100_heights() -> None:
     crops = [np.full((20, 10_000, 3), 255, np.uint8), np.full((48, 480, 3), 255, np.uint8)]
     assert len(rec.recognize(crops)) == 2
     assert widths == [4800]  # one batch, as wide as the squeezed crop
+
+
+#: Fonts with CJK glyphs that Debian packages install (PIL's default font has none).
+CJK_FONTS = [
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # fonts-droid-fallback
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # fonts-wqy-microhei
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # fonts-noto-cjk
+]
+
+
+def _render(text: str, font_path: str, size: int = 40) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(font_path, size)
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("RGB", (right - left + 24, bottom - top + 20), (255, 255, 255))
+    ImageDraw.Draw(image).text((12 - left, 10 - top), text, font=font, fill=(20, 20, 20))
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+@pytest.mark.skipif(
+    not any(Path(f).is_file() for f in CJK_FONTS),
+    reason="no CJK font on this machine (e.g. apt-get install fonts-droid-fallback)",
+)
+@pytest.mark.parametrize("word", ["光学字符识别", "こんにちは"])
+def test_recognizer_reads_chinese_and_japanese(word: str) -> None:
+    font = next(f for f in CJK_FONTS if Path(f).is_file())
+    rec = build_builtin("ppocr_rec", 1)
+    (res,) = rec.predict([_render(word, font)])
+    assert res["text"] == word and res["score"] > 0.9
+
+
+def test_v6_dictionary_covers_chinese_japanese_and_latin_but_not_cyrillic() -> None:
+    from ocrserve.ppocr.rec import PPOCRRecognizer
+
+    chars = set(PPOCRRecognizer(threads=1).charset)
+    assert len(chars) == 18708 + 2  # the blank and the space
+    assert {"光", "識", "こ", "カ", "é", "ß", "ł", "Ω"} <= chars
+    assert not {"Ж", "한", "ع", "א", "ก"} & chars
+
+
+def test_dictionary_file_lines(tmp_path: Path) -> None:
+    path = tmp_path / "keys.txt"
+    path.write_bytes("a\r\n \n\u2028\nb".encode())
+    assert read_dictionary(path) == ["a", " ", "\u2028", "b"]

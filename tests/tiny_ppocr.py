@@ -1,0 +1,94 @@
+"""Tiny ONNX networks with PaddleOCR's input/output contract, written with onnx's helper API.
+
+- detector ``x: N x 3 x H x W -> N x 1 x H x W``: a 1 x 1 convolution and a sigmoid that light
+  up dark pixels (after ImageNet normalisation), so it really "detects" dark text on a light page;
+- recognizer ``x: N x 3 x 48 x W -> N x W/8 x C``: one 48 x 8 convolution per step, softmax
+  over C classes (seeded weights), the dictionary in the ``character`` metadata or not;
+- angle classifier ``x: N x 3 x 48 x 192 -> N x 2``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="the tiny PaddleOCR networks are written with onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+__all__ = ["tiny_cls", "tiny_det", "tiny_rec"]
+
+OPSET = 17
+
+
+def _save(graph: onnx.GraphProto, path: Path, metadata: dict[str, str] | None = None) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def tiny_det(path: Path, channels: int = 3, out_channels: int = 1) -> Path:
+    """A DB-like detector: probability of "dark" per pixel, at input size."""
+    weight = np.full((out_channels, channels, 1, 1), -2.0, np.float32)
+    bias = np.zeros(out_channels, np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w", "b"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["prob"]),
+        ],
+        "tiny_det",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", channels, "h", "w"])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", out_channels, "h", "w"])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
+    )
+    return _save(graph, path)
+
+
+def tiny_rec(
+    path: Path, classes: int, dictionary: list[str] | None = None, height: int | str = 48
+) -> Path:
+    """A CTC recognizer with ``classes`` outputs per step (one step per 8 columns)."""
+    rng = np.random.default_rng(0)
+    kernel_h = height if isinstance(height, int) else 48
+    weight = rng.normal(0, 0.2, (classes, 3, kernel_h, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], strides=[kernel_h, 8]),
+            helper.make_node("Squeeze", ["c", "axes"], ["s"]),
+            helper.make_node("Transpose", ["s"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("Softmax", ["t"], ["probs"], axis=2),
+        ],
+        "tiny_rec",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, height, "w"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", "t", classes])],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(np.array([2], np.int64), "axes"),
+        ],
+    )
+    meta = {"character": "\n".join(dictionary)} if dictionary is not None else None
+    return _save(graph, path, meta)
+
+
+def tiny_cls(path: Path) -> Path:
+    """An angle classifier: mean colour -> two scores that sum to 1 ("0" wins on light crops)."""
+    weight = np.array([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]], np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+            helper.make_node("Flatten", ["g"], ["f"]),
+            helper.make_node("Gemm", ["f", "w"], ["z"], transB=1),
+            helper.make_node("Softmax", ["z"], ["probs"], axis=1),
+        ],
+        "tiny_cls",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 48, 192])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", 2])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    return _save(graph, path)
