@@ -193,14 +193,16 @@ def raise_for_answer(response: httpx.Response) -> Any:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """A failure another try may fix: 503, or no connection (refused, reset, timed out)."""
+    """A failure another try may fix: 503, or a connection that failed (refused, timed out
+    while connecting, reset or closed by the server). A read timeout is not retried: the
+    server has the request, and another try would wait as long again."""
     import httpx
 
     if isinstance(exc, OcrServeError):
         return exc.status in RETRY_STATUSES
-    return isinstance(exc, (httpx.TransportError,)) and not isinstance(
-        exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-    )
+    connection = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
+                  httpx.RemoteProtocolError)  # fmt: skip
+    return isinstance(exc, connection)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -40,3 +40,17 @@ def test_what_cannot_be_sent_says_what_can(tmp_path: object) -> None:
 def test_back_off_doubles_up_to_its_cap() -> None:
     policy = RetryPolicy(retries=6, backoff=0.5, max_backoff=3)
     assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 3, 3]
+
+
+def test_what_is_worth_another_try() -> None:
+    import httpx
+
+    from ocrserve.client.connection import is_retryable
+
+    request = httpx.Request("POST", "http://127.0.0.1:9/predictions/ocr")
+    assert is_retryable(errors.ServiceUnavailable("queue full"))
+    assert is_retryable(httpx.ConnectError("refused", request=request))
+    assert is_retryable(httpx.RemoteProtocolError("closed", request=request))
+    assert not is_retryable(httpx.ReadTimeout("slow", request=request))
+    assert not is_retryable(errors.BadRequest("not an image"))
+    assert not is_retryable(errors.WorkerTimeout("504"))
