@@ -22,7 +22,18 @@ from ocrserve.settings import Settings, parse_address
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ImageInput", "Keys", "RetryPolicy", "Server", "image_body", "raise_for_answer"]
+__all__ = [
+    "Call",
+    "Calls",
+    "ImageInput",
+    "Keys",
+    "RetryPolicy",
+    "Server",
+    "describe_failure",
+    "image_body",
+    "is_retryable",
+    "raise_for_answer",
+]
 
 log = logging.getLogger("ocrserve.client")
 
@@ -56,9 +67,12 @@ class RetryPolicy:
         return delay
 
 
-def _base(key: str, address: str) -> str:
-    host, port = parse_address(key, address)
+def _url(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _base(key: str, address: str) -> str:
+    return _url(*parse_address(key, address))
 
 
 class Server:
@@ -74,7 +88,7 @@ class Server:
         if management_url is None:
             host, port = parse_address("url", self.url)
             if port == 8080:
-                management_url = f"http://{host}:8081"
+                management_url = _url(host, 8081)
         self.management_url = _base("management_url", management_url) if management_url else None
 
     def management(self, path: str) -> str:

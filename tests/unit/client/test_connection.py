@@ -54,3 +54,15 @@ def test_what_is_worth_another_try() -> None:
     assert not is_retryable(httpx.ReadTimeout("slow", request=request))
     assert not is_retryable(errors.BadRequest("not an image"))
     assert not is_retryable(errors.WorkerTimeout("504"))
+
+
+def test_the_management_url_defaults_to_8081_beside_8080_only() -> None:
+    from ocrserve.client.connection import Server
+
+    assert Server("127.0.0.1:8080", None).management_url == "http://127.0.0.1:8081"
+    assert Server("http://[::1]:8080", None).management_url == "http://[::1]:8081"
+    assert Server("http://127.0.0.1:9", "127.0.0.1:10").management_url == "http://127.0.0.1:10"
+    lone = Server("http://127.0.0.1:9", None)
+    assert lone.management_url is None
+    with pytest.raises(errors.ConfigError, match="pass management_url"):
+        lone.management("/models")
