@@ -6,6 +6,8 @@ The public Python API (the server and the ``ocrserve`` command are the rest):
 - `MMOCRPredictor`: an MMOCR 0.x config and checkpoint as a `Predictor` (needs PyTorch:
   ``pip install 'ocrserve[torch]'``; imported on first use);
 - `Predictor`: what both are, ``predict(images) -> [result dict, ...]``;
+- `Client` and `AsyncClient`: the server's REST API from Python (``ocrserve.client``; imported
+  on first use);
 - the errors, each mapped to TorchServe's ``{"code", "type", "message"}``.
 """
 
@@ -31,13 +33,16 @@ from ocrserve.predictor import Predictor
 from ocrserve.version import __version__
 
 if TYPE_CHECKING:
+    from ocrserve.client import AsyncClient, Client
     from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 
 
 __all__ = [
     "ArchiveError",
+    "AsyncClient",
     "BadRequest",
     "CheckpointError",
+    "Client",
     "ConfigError",
     "InvalidInput",
     "MMOCRPredictor",
@@ -58,4 +63,8 @@ def __getattr__(name: str) -> Any:
         from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 
         return MMOCRPredictor
+    if name in ("Client", "AsyncClient"):  # httpx: only when asked for
+        from ocrserve import client
+
+        return getattr(client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The ``ocrserve`` command: ``start`` (in the background like ``torchserve --start``, or
-``--foreground``), ``stop``, ``key``, ``archive``, ``predict``, ``compare``. Options of ``start``
-are generated from `Settings` fields, one to one; ``stop`` and ``key`` find the server from the
-same settings."""
+``--foreground``), ``stop``, ``key``, ``archive``, ``predict``, ``compare``, ``request``.
+Options of ``start`` are generated from `Settings` fields, one to one; ``stop`` and ``key`` find
+the server from the same settings."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocrserve.archives.store import ModelStore
+from ocrserve.client.request_command import add_request_parser, run_request
 from ocrserve.compare.runner import add_compare_parser
 from ocrserve.errors import ConfigError, OcrServeError
 from ocrserve.ppocr import SETTINGS_PRESETS
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "thread counts; use a served model's cpuThreads (describe) to reproduce it exactly.",
     )  # fmt: skip
     add_compare_parser(sub)
+    add_request_parser(sub)
     key = sub.add_parser(
         "key",
         help="print a key of a running server (for Authorization: Bearer ...)",
@@ -511,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ocrserve.compare.runner import run_compare
 
             return run_compare(args)
+        if args.command == "request":
+            return run_request(args)
         if args.command == "predict":
             return _predict(args.inputs, args.device, args.threads)
         settings = _settings_from(args)

@@ -30,6 +30,7 @@ __all__ = [
     "ServiceUnavailable",
     "WorkerTimeout",
     "error_body",
+    "error_from_answer",
 ]
 
 
@@ -204,6 +205,30 @@ _BY_TYPE: dict[str, type[OcrServeError]] = {
         InvalidModelVersion,
     )
 }
+
+
+#: TorchServe's ``type`` -> the class a client raises for it: the first class listed for a type
+#: (the general one: ``BadRequestException`` is `BadRequest`, not `InvalidInput`).
+_BY_ANSWER_TYPE: dict[str, type[OcrServeError]] = {}
+for _cls in _BY_TYPE.values():
+    _BY_ANSWER_TYPE.setdefault(_cls.type, _cls)
+
+
+def error_from_answer(status: int, body: Any, text: str = "") -> OcrServeError:
+    """The exception for a server's error answer: the class named by TorchServe's ``type`` in
+    ``{"code", "type", "message"}``, with the answer's status, type and message. A type no class
+    has (another server's) gives an `OcrServeError` carrying that status and type."""
+    doc = body if isinstance(body, dict) else {}
+    kind = str(doc["type"]) if isinstance(doc.get("type"), str) else ""
+    message = str(doc["message"]) if isinstance(doc.get("message"), str) else text[:500]
+    cls = _BY_ANSWER_TYPE.get(kind, OcrServeError)
+    exc = cls(message or f"HTTP {status}")
+    exc.status = status
+    if kind:
+        exc.type = kind
+    elif cls is OcrServeError:
+        exc.type = "BadRequestException" if status < 500 else "InternalServerException"
+    return exc
 
 
 def error_body(status: int, type_: str, message: str) -> dict[str, Any]:

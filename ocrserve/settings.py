@@ -167,6 +167,13 @@ class Settings:
             "blocks (inference runs in worker processes), so there is no I/O thread pool to size."
         ),
     )
+    enable_web_page: bool = field(
+        default=True,
+        metadata=_opt(
+            "Serve the page to try the served models at GET / of the inference port (it asks "
+            "for the inference key like any client)."
+        ),
+    )
     cors_allowed_origin: str = field(
         default="", metadata=_opt("Access-Control-Allow-Origin value; empty: no CORS headers.")
     )

@@ -47,6 +47,7 @@ from ocrserve.server.kserve_v2 import kserve_v2_routes
 from ocrserve.server.management import management_routes
 from ocrserve.server.metrics import Metrics, metrics_routes
 from ocrserve.server.responses import error_response_for
+from ocrserve.server.webpage import WEB_PAGE_PATHS, web_page_routes
 from ocrserve.settings import ModelConfig, Settings, parse_address
 
 __all__ = ["build_app", "serve"]
@@ -163,7 +164,8 @@ def _wrap(app: Starlette, settings: Settings, metrics: Metrics | None, surface: 
           tokens: TokenStore | None, api: str | None) -> ASGIApp:  # fmt: skip
     wrapped: ASGIApp = app
     if tokens is not None and api == "inference":
-        wrapped = TokenAuthMiddleware(wrapped, tokens, "inference", INFERENCE_EXEMPT_PATHS)
+        exempt = INFERENCE_EXEMPT_PATHS + (WEB_PAGE_PATHS if settings.enable_web_page else ())
+        wrapped = TokenAuthMiddleware(wrapped, tokens, "inference", exempt)
     elif tokens is not None and api == "management":
         wrapped = TokenAuthMiddleware(wrapped, tokens, "management", MANAGEMENT_EXEMPT_PATHS)
     if settings.cors_allowed_origin:
@@ -205,6 +207,8 @@ async def serve(
     if tokens is not None:
         management = [*token_routes(tokens), *management]
     inference = [*inference_routes(engine), *kserve_v2_routes(engine), *kserve_v1_routes(engine)]
+    if settings.enable_web_page:
+        inference += web_page_routes()
     apps = [
         _wrap(build_app(inference), settings, metrics, "inference", tokens, "inference"),
         _wrap(build_app(management), settings, metrics, "management", tokens, "management"),

@@ -1,4 +1,6 @@
-"""The inference API (TorchServe port 8080): ping, predictions, API description.
+"""The inference API (TorchServe port 8080): ping, predictions, API description, and
+``GET /ocrserve/models`` (ocrserve's own: the served models for clients that hold only the
+inference key, such as the web page).
 
 Routes parse and validate, then hand raw image bytes to the engine. They never import torch
 or run a model: decoding and inference happen in worker processes.
@@ -23,7 +25,10 @@ from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import json_response
 
-__all__ = ["check_response_size", "inference_routes", "infer_images", "read_body"]
+__all__ = ["MODELS_PATH", "check_response_size", "inference_routes", "infer_images", "read_body"]
+
+#: ocrserve's route listing the served models on the inference port (TorchServe has none).
+MODELS_PATH = "/ocrserve/models"
 
 #: Multipart field names that carry the image (TorchServe handlers read "data" or "body").
 IMAGE_FIELDS = ("data", "file", "body")
@@ -163,6 +168,18 @@ def inference_routes(engine: Engine) -> list[Route]:
     async def description(request: Request) -> Response:
         return json_response(api)
 
+    async def served_models(request: Request) -> Response:
+        models = []
+        for name in sorted(engine.models):
+            default = engine.get(name)
+            models.append({
+                "modelName": name,
+                "modelVersion": default.spec.version,
+                "task": default.spec.task,
+                "versions": sorted(engine.models[name]),
+            })  # fmt: skip
+        return json_response({"models": models})
+
     async def predict(request: Request) -> Response:
         name = request.path_params["model_name"]
         version = request.path_params.get("model_version")
@@ -181,6 +198,7 @@ def inference_routes(engine: Engine) -> list[Route]:
         Route("/", description, methods=["OPTIONS"]),
         Route("/api-description", description, methods=["GET"]),
         Route("/ping", ping, methods=["GET"]),
+        Route(MODELS_PATH, served_models, methods=["GET"]),
         Route("/predictions/{model_name}", predict, methods=methods),
         Route("/predictions/{model_name}/{model_version}", predict, methods=methods),
     ]

@@ -114,6 +114,27 @@ _VERSION = {
 }
 
 
+_SERVED_MODELS = {
+    "type": "object",
+    "required": ["models"],
+    "properties": {
+        "models": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["modelName", "modelVersion", "task", "versions"],
+                "properties": {
+                    "modelName": {"type": "string"},
+                    "modelVersion": {"type": "string", "description": "The default version."},
+                    "task": {"type": "string", "enum": ["textdet", "textrecog", "e2e"]},
+                    "versions": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+
+
 def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     op = {
         "description": description,
@@ -173,6 +194,19 @@ def inference_openapi() -> dict[str, Any]:
                             "description": "Unhealthy",
                             "content": {"application/json": {"schema": health}},
                         },
+                    },
+                }
+            },
+            "/ocrserve/models": {
+                "get": {
+                    "operationId": "listServedModels",
+                    "description": "ocrserve's own: the served models, each with its default "
+                    "version, its task and all its versions.",
+                    "responses": {
+                        "200": {
+                            "description": "The served models, by name",
+                            "content": {"application/json": {"schema": _SERVED_MODELS}},
+                        }
                     },
                 }
             },

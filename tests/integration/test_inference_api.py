@@ -54,6 +54,7 @@ def test_openapi_document_lists_the_routes(client: httpx.Client, method: str, pa
         "/",
         "/api-description",
         "/ping",
+        "/ocrserve/models",
         "/predictions/{model_name}",
         "/predictions/{model_name}/{model_version}",
         "/v2",

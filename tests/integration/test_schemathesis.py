@@ -50,6 +50,7 @@ INFERENCE_OPERATIONS = [
     ("OPTIONS", "/"),
     ("GET", "/api-description"),
     ("GET", "/ping"),
+    ("GET", "/ocrserve/models"),
     ("POST", "/predictions/{model_name}"),
     ("PUT", "/predictions/{model_name}"),
     ("POST", "/predictions/{model_name}/{model_version}"),

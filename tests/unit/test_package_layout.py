@@ -130,7 +130,7 @@ def test_no_two_modules_share_a_file_name() -> None:
 
 def test_feature_packages_exist() -> None:
     """The rooms the architecture names (docs/architecture.md)."""
-    for package in ("server", "archives", "mmocr", "ppocr", "compare"):
+    for package in ("server", "archives", "mmocr", "ppocr", "compare", "client"):
         assert (PACKAGE / package / "__init__.py").is_file(), package
     loose = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert loose == [

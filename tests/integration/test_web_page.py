@@ -1,0 +1,285 @@
+"""The page at ``GET /`` of the inference port, in real headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium) against a real server with token authorization on.
+
+The markup test is real end to end: ``tests/data/web/markup_text.png`` is a rendered line
+reading ``<img src=x onerror=alert(1)>``, which the bundled recognizer reads back exactly, so the
+server's own answer carries markup and the page must show it as text. The test first checks that
+the recognizer did read it (else it would prove nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ocrserve import Client
+from ocrserve.server.webpage import CONTENT_SECURITY_POLICY, WEB_DIR
+from tests.conftest import DEMO, REPO, ServerProcess, running
+from tests.prerequisites import tool_skip_reason
+
+pytestmark = pytest.mark.slow
+
+MARKUP_IMAGE = REPO / "tests" / "data" / "web" / "markup_text.png"
+MARKUP_TEXT = "<img src=x onerror=alert(1)>"
+DET_IMAGE = DEMO / "demo_text_det.jpg"
+_DEMO_LINES = json.loads((DEMO / "demo_text_det.json").read_text())["lines"]
+DET_LINES = [line["text"] for line in _DEMO_LINES]
+KEY_STORE = "ocrserve.inferenceKey"
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The bundled models, token authorization on, the page on (the default)."""
+    yield from running(ServerProcess(tmp_path_factory.mktemp("web"), auth=True))
+
+
+@pytest.fixture(scope="module")
+def key(srv: ServerProcess) -> str:
+    return str(json.loads((srv.workdir / "key_file.json").read_text())["inference"]["key"])
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless Chromium through chromedriver, with a fresh profile; skips without them."""
+    try:
+        from selenium import webdriver
+    except ImportError:
+        pytest.skip(tool_skip_reason("selenium", "pip install -e '.[test]'"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.skip(
+            tool_skip_reason("chromium and chromedriver", "apt-get install -y chromium "
+                             "chromium-driver")
+        )  # fmt: skip
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument("--window-size=1280,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 60) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _css(root: Any, selector: str) -> list[Any]:
+    return list(root.find_elements("css selector", selector))
+
+
+def _errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _open(driver: Any, srv: ServerProcess, key: str | None) -> None:
+    """The page in a fresh tab state, with ``key`` already in sessionStorage when given."""
+    driver.get(srv.url + "/web/icon.svg")  # same origin, no script: set the key before loading
+    driver.execute_script("sessionStorage.clear()")
+    if key is not None:
+        driver.execute_script(f"sessionStorage.setItem('{KEY_STORE}', arguments[0])", key)
+    driver.get_log("browser")  # drain
+    driver.get(srv.url + "/")
+
+
+def _models_listed(driver: Any) -> list[str]:
+    _wait(driver, lambda d: d.find_element("id", "model").is_enabled())
+    return [o.get_attribute("value") for o in _css(driver, "#model option")]
+
+
+def _upload(driver: Any, model: str, *paths: Path) -> list[Any]:
+    """Choose ``model``, give the page ``paths``; the finished cards, newest first."""
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", "model")).select_by_value(model)
+    before = len(_css(driver, ".card"))
+    driver.find_element("id", "files").send_keys("\n".join(str(p) for p in paths))
+    _wait(driver, lambda d: len(_css(d, ".card:not([data-state=pending])")) == before + len(paths))
+    return _css(driver, ".card")[: len(paths)]
+
+
+# -- the server side ------------------------------------------------------------------------
+
+
+def test_the_page_and_its_files_need_no_key_and_carry_a_strict_policy(
+    srv: ServerProcess, key: str
+) -> None:
+    page = httpx.get(srv.url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert policy == CONTENT_SECURITY_POLICY and "default-src 'self'" in policy
+    assert "unsafe" not in policy and "script-src 'self'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    for path, kind in (("app.js", "text/javascript"), ("style.css", "text/css"),
+                       ("icon.svg", "image/svg+xml")):  # fmt: skip
+        answer = httpx.get(f"{srv.url}/web/{path}")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert httpx.request("OPTIONS", srv.url + "/").json()["openapi"].startswith("3.")
+    refused = httpx.get(srv.url + "/ocrserve/models")
+    assert refused.status_code == 401 and refused.json()["type"] == "InvalidKeyException"
+    assert httpx.get(srv.url + "/web/other.js").status_code == 401  # only the page's files
+    other = httpx.get(srv.url + "/web/other.js", headers={"Authorization": f"Bearer {key}"})
+    assert other.status_code == 404
+
+
+def test_the_page_has_no_inline_code_and_never_writes_html() -> None:
+    html = (WEB_DIR / "index.html").read_text()
+    assert all('src="/web/' in tag for tag in re.findall(r"<script[^>]*>", html))
+    assert not re.search(r"<script[^>]*>\s*[^<\s]", html)  # no inline script body
+    assert not re.search(r"\son[a-z]+=|\sstyle=|<style", html)
+    script = (WEB_DIR / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+    assert "localStorage" not in script and "sessionStorage" in script
+
+
+def test_the_page_can_be_turned_off(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, "--models", "ppocr_rec", "--no-enable-web-page")
+    for srv in running(server):
+        answer = httpx.get(srv.url + "/")
+        assert answer.status_code == 405 and answer.json()["type"] == "MethodNotAllowedException"
+        assert httpx.get(srv.url + "/web/app.js").status_code == 404
+        assert httpx.request("OPTIONS", srv.url + "/").status_code == 200
+        assert httpx.get(srv.url + "/ocrserve/models").json()["models"][0]["task"] == "textrecog"
+
+
+# -- in the browser -------------------------------------------------------------------------
+
+
+def test_a_missing_or_wrong_key_is_a_clear_message(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    _open(browser, srv, None)
+    message = browser.find_element("id", "message")
+    _wait(browser, lambda d: message.is_displayed())
+    assert "asks for its inference key" in message.text and "ocrserve key" in message.text
+    assert browser.find_element("id", "key-field").is_displayed()
+    assert not browser.find_element("id", "model").is_enabled()
+
+    field = browser.find_element("id", "key")
+    field.send_keys("not-the-key-" + "x" * 40)
+    browser.find_element("id", "key-save").click()
+    _wait(browser, lambda d: "refused this key" in message.text)
+    assert "Token Authorization failed" in message.text and "ocrserve key" in message.text
+
+    field.clear()
+    field.send_keys(key)
+    browser.find_element("id", "key-save").click()
+    assert _models_listed(browser) == ["ocr", "ppocr_det", "ppocr_rec"]
+    assert not message.is_displayed()
+    assert browser.execute_script(f"return sessionStorage.getItem('{KEY_STORE}')") == key
+    assert browser.execute_script("return localStorage.length") == 0
+
+
+def test_the_demo_image_on_ocr_shows_its_lines_and_polygons(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    _open(browser, srv, key)
+    assert _models_listed(browser) == ["ocr", "ppocr_det", "ppocr_rec"]
+    assert browser.find_element("id", "model").get_attribute("value") == "ocr"  # end to end
+    [card] = _upload(browser, "ocr", DET_IMAGE)
+    assert card.get_attribute("data-state") == "done"
+    raw = json.loads(browser.execute_script(
+        "return arguments[0].querySelector('.raw pre').textContent", card
+    ))  # fmt: skip
+    assert [line["text"] for line in raw["result"]] == DET_LINES
+    assert [t.text for t in _css(card, ".lines li .text")] == DET_LINES
+    polygons = _css(card, ".overlay polygon")
+    assert len(polygons) == len(raw["result"])
+    labels = browser.execute_script(
+        "return [...arguments[0].querySelectorAll('.overlay text')].map(t => t.textContent)", card
+    )
+    assert labels == [str(n) for n in range(1, len(DET_LINES) + 1)]
+    first = [float(v) for v in re.split(r"[ ,]", polygons[0].get_attribute("points"))]
+    assert first == raw["result"][0]["box"]
+    meta = card.find_element("css selector", ".meta").text
+    assert re.fullmatch(r"ocr · 6 instances · \d+ ms", meta), meta
+    assert f"{raw['result'][0]['text_score']:.3f}" in _css(card, ".lines li .score")[0].text
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(_css(card, ".lines li")[2]).perform()
+    highlighted = browser.execute_script(
+        "return [...arguments[0].querySelectorAll('.hl')].map(e => e.tagName + e.dataset.index)",
+        card,
+    )
+    assert sorted(highlighted) == ["LI2", "g2"]
+    ActionChains(browser).move_to_element(polygons[4]).perform()
+    assert "hl" in _css(card, ".lines li")[4].get_attribute("class")
+    assert _errors(browser) == []
+
+
+def test_several_images_and_markup_in_a_text_shown_literally(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    with Client(srv.url, token=key) as client:
+        answer = client.predict("ppocr_rec", MARKUP_IMAGE).raw
+    assert answer["text"] == MARKUP_TEXT, "the recognizer no longer reads the markup image"
+    _open(browser, srv, key)
+    _models_listed(browser)
+    cards = _upload(browser, "ppocr_rec", DEMO / "demo_text_recog.jpg", MARKUP_IMAGE)
+    texts = {c.find_element("css selector", ".file").text: _css(c, ".lines li .text")
+             for c in cards}  # fmt: skip
+    assert [t.text for t in texts["demo_text_recog.jpg"]] == ["serving"]
+    [shown] = texts["markup_text.png"]
+    assert shown.get_attribute("textContent") == MARKUP_TEXT
+    markup_card = next(c for c in cards if "markup" in c.text)
+    assert [i.get_attribute("class") for i in _css(markup_card, "img")] == ["photo"]
+    assert _css(markup_card, ".lines img") == []
+    assert browser.execute_script("return document.querySelectorAll('img').length") == 2
+    assert _errors(browser) == []  # an alert would have raised UnexpectedAlertPresentException
+
+
+def test_a_phone_sized_screen_stacks_the_image_over_the_texts(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    size = browser.get_window_size()
+    browser.set_window_size(390, 844)
+    try:
+        _open(browser, srv, key)
+        _models_listed(browser)
+        [card] = _upload(browser, "ocr", DET_IMAGE)
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+        figure = card.find_element("css selector", ".stage").rect
+        lines = card.find_element("css selector", ".lines").rect
+        assert lines["y"] >= figure["y"] + figure["height"] - 1  # below, not beside
+        assert figure["width"] <= width
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
+def test_a_detection_model_shows_its_boxes_and_scores(
+    browser: Any, srv: ServerProcess, key: str
+) -> None:
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ppocr_det", DET_IMAGE)
+    raw = json.loads(card.find_element("css selector", ".raw pre").get_attribute("textContent"))
+    boxes = raw["boundary_result"]
+    assert len(_css(card, ".overlay polygon")) == len(boxes) == len(DET_LINES)
+    texts = [t.get_attribute("textContent") for t in _css(card, ".lines li .text")]
+    assert texts == [f"text region {n}" for n in range(1, len(boxes) + 1)]
+    scores = [s.get_attribute("textContent") for s in _css(card, ".lines li .score")]
+    assert scores == [f"box {b[-1]:.3f}" for b in boxes]
+    assert _errors(browser) == []

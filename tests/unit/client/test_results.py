@@ -1,0 +1,43 @@
+"""Answers as typed results: each task's form, MMOCR's per-character scores, other forms."""
+
+from __future__ import annotations
+
+from ocrserve.client.results import (
+    Box,
+    Detection,
+    EndToEnd,
+    Recognition,
+    Result,
+    TextLine,
+    parse_result,
+)
+
+
+def test_detection_boxes_carry_their_score() -> None:
+    raw = {"boundary_result": [[1, 2, 3, 2, 3, 4, 1, 4, 0.9], [0, 0, 5, 0, 5, 5]]}
+    result = parse_result(raw)
+    assert result == Detection(raw, [Box([(1, 2), (3, 2), (3, 4), (1, 4)], 0.9),
+                                     Box([(0, 0), (5, 0), (5, 5)], None)])  # fmt: skip
+    assert result.raw is raw
+
+
+def test_recognition_and_mmocr_per_character_scores() -> None:
+    raw = {"text": "ab", "score": 0.5}
+    assert parse_result(raw) == Recognition(raw, "ab", 0.5)
+    assert parse_result({"text": "ab", "score": [0.5, 1.0]}).score == 0.75  # type: ignore[attr-defined]
+
+
+def test_end_to_end_lines_in_order() -> None:
+    raw = {"result": [
+        {"box": [0, 0, 2, 0, 2, 1, 0, 1], "box_score": 0.8, "text": "a", "text_score": 0.9},
+        {"box": [0, 2, 2, 2, 2, 3, 0, 3], "box_score": 0.7, "text": "b", "text_score": 0.6},
+    ]}  # fmt: skip
+    result = parse_result(raw)
+    assert isinstance(result, EndToEnd) and result.text == "a\nb"
+    assert result.lines[0] == TextLine(Box([(0, 0), (2, 0), (2, 1), (0, 1)], 0.8), "a", 0.9)
+
+
+def test_other_forms_keep_only_the_raw_json() -> None:
+    for raw in ({"labels": [1]}, [1, 2], "text", {"result": [{"no": "box"}]}):
+        result = parse_result(raw)
+        assert type(result) is Result and result.raw == raw
