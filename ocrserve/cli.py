@@ -177,10 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="ocrserve compose --det DET.mar --rec REC.mar [--cls CLS.onnx] "
         "--output-folder DIR --model-name NAME writes NAME.mar, served like the ocr model "
         "(boxes and texts in reading order). The parts are archives of either family: "
-        "ocrserve archive CONFIG CHECKPOINT (MMOCR), ocrserve archive --det/--rec (PaddleOCR).",
+        "ocrserve archive CONFIG CHECKPOINT (MMOCR), ocrserve archive --det/--rec (PaddleOCR); "
+        "an MMOCR part may also be given as its CONFIG CHECKPOINT pair.",
     )
-    compose.add_argument("--det", required=True, help="Text detector archive (.mar).")
-    compose.add_argument("--rec", required=True, help="Text recognizer archive (.mar).")
+    compose.add_argument(
+        "--det", required=True, nargs="+", metavar="DET",
+        help="Text detector: an archive (.mar), or an MMOCR CONFIG CHECKPOINT pair.",
+    )  # fmt: skip
+    compose.add_argument(
+        "--rec", required=True, nargs="+", metavar="REC",
+        help="Text recognizer: an archive (.mar), or an MMOCR CONFIG CHECKPOINT pair.",
+    )  # fmt: skip
     compose.add_argument(
         "--cls", default=None, help="PaddleOCR text-angle classifier (.onnx), optional."
     )

@@ -3,7 +3,8 @@ one end-to-end ``NAME.mar``.
 
 Each part is an existing ``.mar`` of either family: ``ocrserve archive CONFIG CHECKPOINT`` makes
 MMOCR's, ``ocrserve archive --det/--rec`` PaddleOCR's (``NAME_det.mar``, ``NAME_rec.mar``), and
-MMOCR's own ``mmocr2torchserve`` archives work too. The classifier is a PaddleOCR angle classifier
+MMOCR's own ``mmocr2torchserve`` archives work too; an MMOCR CONFIG CHECKPOINT pair is archived
+first, as ``ocrserve archive`` would. The classifier is a PaddleOCR angle classifier
 ONNX file (there are no classifier archives). Every part is extracted with the usual checks and
 its predictor built before anything is written, so a part of the wrong task, an unreadable file
 or a model that does not load is refused here, with the reason. The composed archive holds each
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,10 @@ from ocrserve.compose import PARTS
 from ocrserve.errors import ArchiveError, OcrServeError
 from ocrserve.predictor import Predictor
 
-__all__ = ["compose_archive"]
+__all__ = ["Source", "compose_archive"]
+
+#: A part: its archive, or (MMOCR) a CONFIG CHECKPOINT pair to archive first.
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 CONFIG_NAME = "config.json"
 CLS_NAME = "cls/cls.onnx"
@@ -75,11 +80,36 @@ def _part(role: str, source: Path, dest: Path) -> tuple[Manifest, Predictor]:
     return manifest, predictor
 
 
+def _as_archive(role: str, source: Source, folder: Path, progress: Callable[[str], None]) -> Path:
+    """The part's archive: the ``.mar`` given, or an MMOCR CONFIG CHECKPOINT pair archived now
+    into ``folder`` by `ocrserve.mmocr.archiver.archive_mmocr` (as ``ocrserve archive`` would)."""
+    values = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if len(values) == 1:
+        return Path(values[0])
+    if len(values) != 2:
+        raise ArchiveError(
+            f"--{role} takes one archive (.mar) or an MMOCR CONFIG CHECKPOINT pair, "
+            f"not {len(values)} values"
+        )
+    from ocrserve.mmocr.archiver import archive_mmocr
+
+    config, checkpoint = (Path(v) for v in values)
+    where = f"--{role} {config} {checkpoint}"
+    for path in (config, checkpoint):
+        if not path.is_file():
+            raise ArchiveError(f"{where}: {path} does not exist")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", config.stem).lstrip("_.-")[:128] or role
+    try:
+        return archive_mmocr(config, checkpoint, folder, name, progress=progress)
+    except OcrServeError as exc:
+        raise ArchiveError(f"{where}: {exc.message}") from exc
+
+
 def compose_archive(
     output_folder: str | os.PathLike[str],
     *,
-    det: str | os.PathLike[str],
-    rec: str | os.PathLike[str],
+    det: Source,
+    rec: Source,
     cls: str | os.PathLike[str] | None = None,
     model_name: str,
     model_version: str = "1.0",
@@ -105,8 +135,9 @@ def compose_archive(
         manifests: dict[str, Manifest] = {}
         predictors: dict[str, Predictor] = {}
         for role, source in (("det", det), ("rec", rec)):
-            progress(f"checking the {WHAT[PARTS[role]]} {source}")
-            manifests[role], predictors[role] = _part(role, Path(source), Path(tmp) / role)
+            mar = _as_archive(role, source, Path(tmp) / f"mmocr-{role}", progress)
+            progress(f"checking the {WHAT[PARTS[role]]} {mar}")
+            manifests[role], predictors[role] = _part(role, mar, Path(tmp) / role)
         classifier = None
         parts: dict[str, dict[str, Any]] = {
             role: {

@@ -18,6 +18,7 @@ from PIL import Image
 from ocrserve.archives.bundled import build_bundled_archive
 from ocrserve.archives.loader import load_predictor
 from ocrserve.archives.mar import extract_archive, read_manifest
+from ocrserve.compose.composer import compose_archive
 from ocrserve.compose.end_to_end import lines_and_crops, text_and_score
 from ocrserve.imaging import decode
 from ocrserve.mmocr.archiver import archive_mmocr
@@ -122,3 +123,21 @@ def test_cli_refuses_a_recognizer_as_detector_and_a_missing_file(served) -> None
                     "--output-folder", str(tmp / "bad"), "--model-name", "bad")  # fmt: skip
     assert res.returncode == 2 and "nope.mar: no such file; --rec takes" in res.stderr
     assert not (tmp / "bad").exists()
+
+
+def test_mmocr_config_checkpoint_pairs_compose_like_their_archives(served) -> None:  # type: ignore[no-untyped-def]
+    _, tmp = served
+    pairs = {
+        role: (FIXTURES / task / stem / f"{stem}.py", FIXTURES / task / stem / "checkpoint.pth")
+        for role, (task, stem) in zip(("det", "rec"), PARTS.values())
+    }
+    out = compose_archive(tmp / "pairs", det=pairs["det"], rec=pairs["rec"], model_name="pairs",
+                          rec_batch=4, progress=quiet)  # fmt: skip
+    parts = read_manifest(out).ocrserve["parts"]
+    assert parts["det"]["model"] == "dbnet_r18_fpnc_1200e_icdar2015"
+    image = decode((FIXTURES / "images" / "det_640x640.png").read_bytes(), 10**8)
+    loaded = []
+    for mar in (out, tmp / "store" / "dbnet_crnn.mar"):
+        extract_archive(mar, tmp / f"x-{mar.stem}")
+        loaded.append(load_predictor(tmp / f"x-{mar.stem}", 1).predict([image]))
+    assert loaded[0] == loaded[1]

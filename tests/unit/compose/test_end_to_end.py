@@ -23,6 +23,7 @@ from ocrserve.compose.end_to_end import (
     text_and_score,
 )
 from ocrserve.errors import ArchiveError
+from ocrserve.ppocr.weights import weights_path
 
 WORDS = ["invoice", "total", "amount", "paid", "number", "order", "street", "city", "date"]
 
@@ -127,3 +128,14 @@ def test_refused_compositions_say_why(store: Path, tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="angle classifier x.onnx: no such file"):
         compose_archive(tmp_path, det=store / "ppocr_det.mar", rec=store / "ppocr_rec.mar",
                         cls=tmp_path / "x.onnx", model_name="bad", progress=quiet)  # fmt: skip
+
+
+def test_angle_classifier_goes_into_cls(store: Path, tmp_path: Path) -> None:
+    out = compose_archive(tmp_path, det=store / "ppocr_det.mar", rec=store / "ppocr_rec.mar",
+                          cls=weights_path("cls"), model_name="pp_cls", progress=quiet)  # fmt: skip
+    parts = read_manifest(out).ocrserve["parts"]
+    assert parts["cls"]["file"] == "cls/cls.onnx" and "sha256" in parts["cls"]["weights"]
+    composed = _load(out, tmp_path)
+    assert composed.classifier is not None
+    image, texts = text_page(4)
+    assert [line["text"] for line in composed.predict([image])[0]["result"]] == texts
