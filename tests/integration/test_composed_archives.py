@@ -141,3 +141,30 @@ def test_mmocr_config_checkpoint_pairs_compose_like_their_archives(served) -> No
         extract_archive(mar, tmp / f"x-{mar.stem}")
         loaded.append(load_predictor(tmp / f"x-{mar.stem}", 1).predict([image]))
     assert loaded[0] == loaded[1]
+
+
+def test_fcenet_polygons_are_cut_by_their_min_area_rectangle(served) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    _, tmp = served
+    stem = "fcenet_r50_fpn_1500e_icdar2015"
+    folder = FIXTURES / "textdet" / stem
+    out = compose_archive(tmp / "fcenet", det=(folder / f"{stem}.py", folder / "checkpoint.pth"),
+                          rec=tmp / "parts" / "crnn.mar", model_name="fcenet_crnn",
+                          progress=quiet)  # fmt: skip
+    extract_archive(out, tmp / "x-fcenet")
+    composed = load_predictor(tmp / "x-fcenet", 1)
+    image = decode((FIXTURES / "images" / "det_640x640.png").read_bytes(), 10**8)
+    polygons = composed.detector.predict([image])[0]["boundary_result"]
+    assert polygons and all(len(p) > 9 for p in polygons)  # FCENet: 50-vertex polygons
+    got = composed.predict([image])[0]["result"]
+    assert len(got) == len(polygons)
+
+    def corners(points: Any) -> list[tuple[float, float]]:
+        return sorted((round(float(x), 2), round(float(y), 2)) for x, y in points)
+
+    boxes = sorted(corners(np.reshape(line["box"], (4, 2))) for line in got)
+    rects = sorted(
+        corners(cv2.boxPoints(cv2.minAreaRect(np.float32(p[:-1]).reshape(-1, 2)))) for p in polygons
+    )
+    np.testing.assert_allclose(boxes, rects, atol=0.02)
