@@ -162,7 +162,10 @@ def compose_archive(
         progress("composing the parts and running them once on a blank page")
         composed = ComposedEndToEnd(predictors["det"], predictors["rec"], classifier,
                                     **config["e2e"])  # fmt: skip
-        composed.predict([np.full((64, 256, 3), 255, np.uint8)])
+        try:
+            composed.predict([np.full((64, 256, 3), 255, np.uint8)])
+        except Exception as exc:  # any part's own error class; the message is what matters
+            raise ArchiveError(f"the composition fails on a blank page ({exc})") from exc
         files: dict[str, str | os.PathLike[str] | bytes] = {}
         for role in manifests:
             root = Path(tmp) / role
@@ -178,7 +181,7 @@ def compose_archive(
             "config": CONFIG_NAME,
             "parts": parts,
             "weights": "; ".join(
-                f"{role} {part.get('model', Path(CLS_NAME).name)}: {part['weights']}"
+                f"{role} {part['model']}: {part['weights']}" if "model" in part else part["weights"]
                 for role, part in parts.items()
             ),
         }

@@ -133,8 +133,9 @@ def test_refused_compositions_say_why(store: Path, tmp_path: Path) -> None:
 def test_angle_classifier_goes_into_cls(store: Path, tmp_path: Path) -> None:
     out = compose_archive(tmp_path, det=store / "ppocr_det.mar", rec=store / "ppocr_rec.mar",
                           cls=weights_path("cls"), model_name="pp_cls", progress=quiet)  # fmt: skip
-    parts = read_manifest(out).ocrserve["parts"]
-    assert parts["cls"]["file"] == "cls/cls.onnx" and "sha256" in parts["cls"]["weights"]
+    section = read_manifest(out).ocrserve
+    assert section["parts"]["cls"]["file"] == "cls/cls.onnx"
+    assert f"; cls {weights_path('cls').name} (sha256 " in section["weights"]
     composed = _load(out, tmp_path)
     assert composed.classifier is not None
     image, texts = text_page(4)
