@@ -1,5 +1,6 @@
 """The ``ocrserve`` command: ``start`` (in the background like ``torchserve --start``, or
-``--foreground``), ``stop``, ``key``, ``archive``, ``predict``, ``compare``, ``request``.
+``--foreground``), ``stop``, ``key``, ``archive``, ``compose``, ``predict``, ``compare``,
+``request``.
 Options of ``start`` are generated from `Settings` fields, one to one; ``stop`` and ``key`` find
 the server from the same settings."""
 
@@ -170,6 +171,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='A JSON file whose keys override those settings, e.g. {"det": {"unclip_ratio": 1.5}}.',
     )
+    compose = sub.add_parser(
+        "compose",
+        help="compose a detector and a recognizer archive into one end-to-end .mar",
+        description="ocrserve compose --det DET.mar --rec REC.mar [--cls CLS.onnx] "
+        "--output-folder DIR --model-name NAME writes NAME.mar, served like the ocr model "
+        "(boxes and texts in reading order). The parts are archives of either family: "
+        "ocrserve archive CONFIG CHECKPOINT (MMOCR), ocrserve archive --det/--rec (PaddleOCR); "
+        "an MMOCR part may also be given as its CONFIG CHECKPOINT pair.",
+    )
+    compose.add_argument(
+        "--det", required=True, nargs="+", metavar="DET",
+        help="Text detector: an archive (.mar), or an MMOCR CONFIG CHECKPOINT pair.",
+    )  # fmt: skip
+    compose.add_argument(
+        "--rec", required=True, nargs="+", metavar="REC",
+        help="Text recognizer: an archive (.mar), or an MMOCR CONFIG CHECKPOINT pair.",
+    )  # fmt: skip
+    compose.add_argument(
+        "--cls", default=None, help="PaddleOCR text-angle classifier (.onnx), optional."
+    )
+    compose.add_argument("--output-folder", required=True, help="Folder for NAME.mar.")
+    compose.add_argument("--model-name", required=True, help="Name of the model and the file.")
+    compose.add_argument("--model-version", default="1.0", help="Version. Default: 1.0.")
+    compose.add_argument(
+        "--rec-batch", type=int, default=16,
+        help="Crops per recognizer call (sorted by aspect ratio first). Default: 16.",
+    )  # fmt: skip
+    compose.add_argument(
+        "--drop-score", type=float, default=0.0,
+        help="Drop lines recognised with a lower score. Default: 0 (keep every line).",
+    )  # fmt: skip
+    compose.add_argument("-f", "--force", action="store_true", help="Overwrite NAME.mar.")
     predict = sub.add_parser(
         "predict",
         help="run a model locally and print its results as JSON",
@@ -480,6 +513,19 @@ def _archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compose(args: argparse.Namespace) -> int:
+    """One end-to-end archive from a detector and a recognizer archive (and a classifier)."""
+    from ocrserve.compose.composer import compose_archive
+
+    out = compose_archive(
+        args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
+        model_name=args.model_name, model_version=args.model_version,
+        rec_batch=args.rec_batch, drop_score=args.drop_score, force=args.force,
+    )  # fmt: skip
+    print(out)
+    return 0
+
+
 def _print_key(args: argparse.Namespace) -> int:
     settings = _server_settings(args)
     record = ServerRecord.read(settings.pid_path())
@@ -509,6 +555,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _print_key(args)
         if args.command == "archive":
             return _archive(args)
+        if args.command == "compose":
+            return _compose(args)
         if args.command == "compare":
             from ocrserve.compare.runner import run_compare
 

@@ -61,6 +61,8 @@ def load_predictor(
         return MMOCRPredictor.from_files(config, weights, device=device, base_dir=folder, lean=True)
     config = json.loads(_inside(folder, str(section.get("config", "config.json"))).read_text())
     kind, engine = section.get("kind"), section.get("engine")
+    if kind == "e2e":
+        return _load_composed(folder, section, config, threads, device, cpu_fallback)
     if kind == "ppocr":
         from ocrserve.ppocr import build_ppocr
 
@@ -86,3 +88,36 @@ def load_predictor(
             cfg, state, device=device, base_dir=folder, lean=True, network=network
         )
     raise ArchiveError(f"{folder.name}: no loader for kind {kind!r} with engine {engine!r}")
+
+
+def _load_composed(
+    folder: Path,
+    section: dict[str, Any],
+    config: dict[str, Any],
+    threads: int,
+    device: str,
+    cpu_fallback: bool,
+) -> Predictor:
+    """An ``ocrserve compose`` archive: each part archive in its sub-folder, loaded as itself."""
+    from ocrserve.compose import PARTS
+    from ocrserve.compose.end_to_end import ComposedEndToEnd
+    from ocrserve.ppocr.rec import PPOCRAngleClassifier
+
+    parts = section.get("parts")
+    if not isinstance(parts, dict) or any(role not in parts for role in PARTS):
+        raise ArchiveError(f"{folder.name}: the manifest's parts must name {' and '.join(PARTS)}")
+    built: dict[str, Predictor] = {}
+    for role in PARTS:
+        part = _inside(folder, role)
+        built[role] = load_predictor(part, threads, device, cpu_fallback=cpu_fallback)
+    classifier = None
+    if "cls" in parts:
+        cls_file = _inside(folder, str(parts["cls"].get("file", "cls/cls.onnx")))
+        try:
+            classifier = PPOCRAngleClassifier(threads, model=cls_file, **config.get("cls", {}))
+        except TypeError as exc:
+            raise ArchiveError(f"{folder.name}: config.json 'cls': {exc}") from exc
+    try:
+        return ComposedEndToEnd(built["det"], built["rec"], classifier, **config.get("e2e", {}))
+    except TypeError as exc:
+        raise ArchiveError(f"{folder.name}: config.json 'e2e': {exc}") from exc
