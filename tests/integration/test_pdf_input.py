@@ -166,3 +166,30 @@ def test_javascript_in_a_pdf_is_never_run(srv: ServerProcess) -> None:
     (page,) = resp.json()["pages"]
     assert _texts(page) == "HELLO"
     assert _worker_pids(srv) == pids
+
+
+def test_kserve_v1_answers_each_instance_in_its_form(srv: ServerProcess) -> None:
+    instances = [
+        {"b64": base64.b64encode(data).decode()}
+        for data in (pdf_of([text_page("ALPHA"), text_page("BRAVO")]), _png(text_page("ECHO")))
+    ]
+    resp = httpx.post(
+        f"{srv.url}/v1/models/ocr:predict", json={"instances": instances}, timeout=300
+    )
+    assert resp.status_code == 200, resp.text
+    document, image = resp.json()["predictions"]
+    _check_pages(document, ["ALPHA", "BRAVO"])
+    assert _texts(image) == "ECHO"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [pdf_of([text_page("ALPHA")]), tiff_of([text_page("ALPHA"), text_page("BRAVO")])],
+    ids=["pdf", "multi-page-tiff"],
+)
+def test_kserve_v2_refuses_documents_with_400(srv: ServerProcess, data: bytes) -> None:
+    tensor = {"name": "image", "datatype": "BYTES", "shape": [1],
+              "data": [base64.b64encode(data).decode()]}  # fmt: skip
+    resp = httpx.post(f"{srv.url}/v2/models/ocr/infer", json={"inputs": [tensor]}, timeout=300)
+    assert resp.status_code == 400, resp.text
+    assert "/predictions/{model}" in resp.json()["error"], resp.text
