@@ -239,7 +239,8 @@ def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
     """Every page of a PDF as a BGR array at ``limits.dpi``.
 
     The page count and each page's size in points are read from the document first, so a PDF
-    over `max_pages`, or with a page over `max_pixels` at that resolution, renders nothing.
+    over `max_pages`, or with a page over `max_pixels` at that resolution, renders nothing; all
+    pages together may take `render_timeout` seconds, enforced inside a page too.
     PDFium's form and JavaScript environment is never initialised (no ``init_forms``), and
     this PDFium build has no JavaScript engine: a document's scripts are never run.
     """
@@ -259,15 +260,7 @@ def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
         for i in range(len(doc)):
             _check_page_size(doc, i, scale, limits)
         deadline = time.monotonic() + limits.render_timeout
-        pages = []
-        for i in range(len(doc)):
-            if time.monotonic() > deadline:
-                raise PayloadTooLarge(
-                    f"Rendering the PDF took over pdf_render_timeout ({limits.render_timeout:g} "
-                    f"s); {i} of {len(doc)} pages were done."
-                )
-            pages.append(_render_page(doc, i, scale))
-        return pages
+        return [_render_page(doc, i, scale, deadline, limits) for i in range(len(doc))]
     except pdfium.PdfiumError as exc:
         raise InvalidInput(f"Cannot read the PDF: {exc}") from exc
     finally:
@@ -289,13 +282,40 @@ def _check_page_size(doc: Any, index: int, scale: float, limits: InputLimits) ->
         raise
 
 
-def _render_page(doc: Any, index: int, scale: float) -> np.ndarray:
+def _render_page(
+    doc: Any, index: int, scale: float, deadline: float, limits: InputLimits
+) -> np.ndarray:
+    """One page, rendered progressively so that PDFium stops at ``deadline`` even inside a page
+    (it asks whether to pause between the page's objects)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.internal as pdfium_i
+    import pypdfium2.raw as pdfium_c
+
     page = doc[index]
+    bitmap = None
     try:
-        bitmap = page.render(scale=scale, may_draw_forms=False)  # BGR, as the models expect
-        try:
-            return np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
-        finally:
-            bitmap.close()
+        width = math.ceil(page.get_width() * scale)
+        height = math.ceil(page.get_height() * scale)
+        _check_pixels(width, height, limits.max_pixels)  # as measured before, from the page
+        bitmap = pdfium.PdfBitmap.new_native(width, height, format=pdfium_c.FPDFBitmap_BGR)
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)  # BGR, as the models expect
+        pause = pdfium_c.IFSDK_PAUSE(version=1)
+        pdfium_i.set_callback(pause, "NeedToPauseNow", lambda _: time.monotonic() > deadline)
+        status = pdfium_c.FPDF_RenderPageBitmap_Start(
+            bitmap, page, 0, 0, width, height, 0, pdfium_c.FPDF_ANNOT, pause
+        )
+        while status == pdfium_c.FPDF_RENDER_TOBECONTINUED and time.monotonic() <= deadline:
+            status = pdfium_c.FPDF_RenderPage_Continue(page, pause)
+        pdfium_c.FPDF_RenderPage_Close(page)
+        if status == pdfium_c.FPDF_RENDER_TOBECONTINUED:
+            raise PayloadTooLarge(
+                f"Rendering the PDF took over pdf_render_timeout ({limits.render_timeout:g} s); "
+                f"stopped in page {index + 1} of {len(doc)}."
+            )
+        if status != pdfium_c.FPDF_RENDER_DONE:
+            raise InvalidInput(f"Cannot render page {index + 1} of the PDF.")
+        return np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
     finally:
+        if bitmap is not None:
+            bitmap.close()
         page.close()

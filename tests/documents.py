@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "encrypted_pdf",
+    "heavy_page_pdf",
     "huge_page_pdf",
     "javascript_pdf",
     "many_pages_pdf",
@@ -106,3 +107,19 @@ def javascript_pdf() -> bytes:
     script = b"<< /S /JavaScript /JS (app.alert('pwned'); this.exportDataObject({}); ) >>"
     objects = _one_page(catalog_extra=b"/OpenAction 6 0 R /Names << /JavaScript 7 0 R >>")
     return raw_pdf(objects + [script, b"<< /Names [(boot) 6 0 R] >>"])
+
+
+def heavy_page_pdf(strokes: int = 200_000) -> bytes:
+    """One page whose content is ``strokes`` separately stroked lines: slow to render (seconds),
+    small to send (a few MB)."""
+    content = b"1 w\n" + b"".join(
+        b"%d %d m %d %d l S\n" % (i % 97, i % 89, 400 - i % 83, 160 - i % 79)
+        for i in range(strokes)
+    )
+    stream = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 160] /Contents 4 0 R >>",
+        stream,
+    ])  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import ServerProcess
 from tests.documents import (
     encrypted_pdf,
+    heavy_page_pdf,
     huge_page_pdf,
     javascript_pdf,
     many_pages_pdf,
@@ -26,13 +27,15 @@ from tests.documents import (
 WORDS = ["ALPHA", "BRAVO", "CHARLIE"]
 PDF = {"content-type": "application/pdf"}
 MAX_PAGES = 4  # the server's max_pdf_pages, so that a 5-page PDF shows the setting at work
+RENDER_S = 2  # its pdf_render_timeout: the heavy page takes about 10 s to render on one core
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(
-        tmp_path_factory.mktemp("pdf"), "--models", "ocr", "--max-pdf-pages", str(MAX_PAGES)
-    )
+        tmp_path_factory.mktemp("pdf"), "--models", "ocr", "--max-pdf-pages", str(MAX_PAGES),
+        "--pdf-render-timeout", str(RENDER_S),
+    )  # fmt: skip
     try:
         server.wait_healthy()
         yield server
@@ -130,6 +133,7 @@ HOSTILE = [
         PDF, 413, "5 pages, over max_pdf_pages (4)", id="over-max-pdf-pages",
     ),
     pytest.param(huge_page_pdf, PDF, 413, "100000 x 100000 points", id="100000-points-page"),
+    pytest.param(heavy_page_pdf, PDF, 413, f"pdf_render_timeout ({RENDER_S} s)", id="slow-page"),
     pytest.param(
         lambda: tiff_of([text_page(w) for w in WORDS + ["DELTA", "ECHO"]]),
         TIFF, 413, "5 pages, over max_pdf_pages (4)", id="tiff-over-max-pdf-pages",

@@ -14,6 +14,7 @@ from ocrserve.imaging import decode, decode_input, maybe_base64, probe
 from ocrserve.settings import InputLimits
 from tests.documents import (
     encrypted_pdf,
+    heavy_page_pdf,
     huge_page_pdf,
     javascript_pdf,
     many_pages_pdf,
@@ -150,9 +151,13 @@ def test_documents_over_a_limit_are_refused_before_rendering(
     assert time.monotonic() - started < 2.0
 
 
-def test_render_time_is_capped() -> None:
-    with pytest.raises(PayloadTooLarge, match="pdf_render_timeout"):
-        decode_input(pdf_of([text_page("A")] * 3), InputLimits(render_timeout=1e-6))
+def test_render_time_is_capped_inside_a_page() -> None:
+    """A page that takes seconds to draw is stopped at the deadline, not after it is drawn."""
+    data = heavy_page_pdf(50_000)
+    started = time.monotonic()
+    with pytest.raises(PayloadTooLarge, match="pdf_render_timeout .0.2 s.; stopped in page 1"):
+        decode_input(data, InputLimits(render_timeout=0.2))
+    assert time.monotonic() - started < 1.0
 
 
 def test_pdfium_runs_no_javascript() -> None:
