@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ocrserve.client import Client, Document
 from tests.conftest import ServerProcess
 from tests.documents import (
     encrypted_pdf,
@@ -197,3 +198,12 @@ def test_kserve_v2_refuses_documents_with_400(srv: ServerProcess, data: bytes) -
     resp = httpx.post(f"{srv.url}/v2/models/ocr/infer", json={"inputs": [tensor]}, timeout=300)
     assert resp.status_code == 400, resp.text
     assert "/predictions/{model}" in resp.json()["error"], resp.text
+
+
+def test_client_gives_a_typed_document(srv: ServerProcess, tmp_path: Any) -> None:
+    path = tmp_path / "two.pdf"
+    path.write_bytes(pdf_of([text_page("ALPHA"), text_page("BRAVO")]))
+    with Client(srv.url, timeout=300) as client:
+        result = client.predict("ocr", path)
+    assert isinstance(result, Document), result
+    assert [(p.number, p.result.text) for p in result.pages] == [(1, "ALPHA"), (2, "BRAVO")]  # type: ignore[attr-defined]
