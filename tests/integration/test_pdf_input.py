@@ -207,3 +207,15 @@ def test_client_gives_a_typed_document(srv: ServerProcess, tmp_path: Any) -> Non
         result = client.predict("ocr", path)
     assert isinstance(result, Document), result
     assert [(p.number, p.result.text) for p in result.pages] == [(1, "ALPHA"), (2, "BRAVO")]  # type: ignore[attr-defined]
+
+
+def test_request_command_prints_each_page(
+    srv: ServerProcess, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ocrserve.cli import main
+
+    path = tmp_path / "two.pdf"
+    path.write_bytes(pdf_of([text_page("ALPHA"), text_page("BRAVO")]))
+    assert main(["request", "ocr", str(path), "--url", srv.url]) == 0
+    out = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert out == ["--- page 1 ---", "ALPHA", "--- page 2 ---", "BRAVO"]
