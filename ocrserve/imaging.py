@@ -214,6 +214,7 @@ def _tiff_pages(
     img: Image.Image, frames: int, limits: InputLimits, exif_orientation: bool
 ) -> list[np.ndarray]:
     _check_pages(frames, limits, "TIFF")
+    sizes = []
     for k in range(frames):  # every page's size from its header before any is decoded
         try:
             img.seek(k)
@@ -224,6 +225,8 @@ def _tiff_pages(
         except OcrServeError as exc:
             exc.message = f"Page {k + 1}: {exc.message}"
             raise
+        sizes.append(img.width * img.height)
+    _check_total_pixels(sizes, limits, "TIFF")
     pages = []
     for k in range(frames):
         img.seek(k)
@@ -257,8 +260,8 @@ def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
             doc.close_forms()
         _check_pages(len(doc), limits, "PDF")
         scale = limits.dpi / _POINTS_PER_INCH
-        for i in range(len(doc)):
-            _check_page_size(doc, i, scale, limits)
+        sizes = [_check_page_size(doc, i, scale, limits) for i in range(len(doc))]
+        _check_total_pixels(sizes, limits, "PDF")
         deadline = time.monotonic() + limits.render_timeout
         return [_render_page(doc, i, scale, deadline, limits) for i in range(len(doc))]
     except pdfium.PdfiumError as exc:
@@ -267,7 +270,17 @@ def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
         doc.close()
 
 
-def _check_page_size(doc: Any, index: int, scale: float, limits: InputLimits) -> None:
+def _check_total_pixels(sizes: list[int], limits: InputLimits, kind: str) -> None:
+    total = sum(sizes)
+    if total > limits.max_total_pixels:
+        raise PayloadTooLarge(
+            f"The {kind}'s {len(sizes)} pages have {total} pixels in all, over max_pdf_pixels "
+            f"({limits.max_total_pixels})."
+        )
+
+
+def _check_page_size(doc: Any, index: int, scale: float, limits: InputLimits) -> int:
+    """The page's pixels at ``scale``, read from its size in points; refused over the cap."""
     width_pt, height_pt = doc.get_page_size(index)
     if not (math.isfinite(width_pt) and math.isfinite(height_pt)):
         raise InvalidInput(f"Page {index + 1} of the PDF has no valid size.")
@@ -280,6 +293,7 @@ def _check_page_size(doc: Any, index: int, scale: float, limits: InputLimits) ->
             f"{limits.dpi}): {exc.message}"
         )
         raise
+    return width * height
 
 
 def _render_page(

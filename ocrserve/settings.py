@@ -38,6 +38,7 @@ class InputLimits:
 
     max_pixels: int = 40_000_000
     max_pages: int = 50
+    max_total_pixels: int = 200_000_000
     dpi: int = 150
     render_timeout: float = 60.0
 
@@ -123,6 +124,13 @@ class Settings:
         default=50,
         metadata=_opt(
             "Most pages of a PDF or multi-page TIFF (counted before anything is rendered)."
+        ),
+    )
+    max_pdf_pixels: int = field(
+        default=200_000_000,
+        metadata=_opt(
+            "Most pixels of all the pages of one PDF or multi-page TIFF together (3 bytes each "
+            "in the worker: 600 MB by default), checked before rendering."
         ),
     )
     pdf_dpi: int = field(
@@ -226,6 +234,7 @@ class Settings:
             "max_response_size",
             "max_image_pixels",
             "max_pdf_pages",
+            "max_pdf_pixels",
             "pdf_dpi",
         )
         for name in positive:
@@ -254,7 +263,11 @@ class Settings:
     def input_limits(self) -> InputLimits:
         """The decoding caps workers apply (images, PDF and TIFF pages)."""
         return InputLimits(
-            self.max_image_pixels, self.max_pdf_pages, self.pdf_dpi, self.pdf_render_timeout
+            self.max_image_pixels,
+            self.max_pdf_pages,
+            self.max_pdf_pixels,
+            self.pdf_dpi,
+            self.pdf_render_timeout,
         )
 
     def pid_path(self) -> Path:

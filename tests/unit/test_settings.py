@@ -62,6 +62,7 @@ def test_unknown_key_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
         ("number_of_gpu=-2", "number_of_gpu=-2"),
         ('models={"m": {"1.0": {"deviceType": "tpu"}}}', "deviceType='tpu'"),
         ("max_pdf_pages=0", "max_pdf_pages=0"),
+        ("max_pdf_pixels=0", "max_pdf_pixels=0"),
         ("pdf_dpi=-72", "pdf_dpi=-72"),
         ("pdf_render_timeout=0", "pdf_render_timeout=0.0"),
     ],
@@ -92,6 +93,11 @@ def test_settings_are_frozen() -> None:
 
 def test_input_limits_carry_the_decoding_settings(tmp_path: Path) -> None:
     f = tmp_path / "config.properties"
-    f.write_text("max_image_pixels=1000\nmax_pdf_pages=3\npdf_dpi=72\npdf_render_timeout=2.5\n")
+    f.write_text(
+        "max_image_pixels=1000\nmax_pdf_pages=3\nmax_pdf_pixels=2000\npdf_dpi=72\n"
+        "pdf_render_timeout=2.5\n"
+    )
     limits = Settings.load({}, f).input_limits()
-    assert limits == InputLimits(max_pixels=1000, max_pages=3, dpi=72, render_timeout=2.5)
+    assert limits == InputLimits(
+        1000, max_pages=3, max_total_pixels=2000, dpi=72, render_timeout=2.5
+    )
