@@ -36,6 +36,7 @@ __all__ = [
     "is_pdf",
     "maybe_base64",
     "probe",
+    "render_pdf",
 ]
 
 # We enforce our own cap (max_image_pixels) before decoding; Pillow's own warning/limit
