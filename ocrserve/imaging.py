@@ -3,6 +3,10 @@
 `probe` reads only an image's header (cheap, used by the HTTP layer to reject bad input
 before it is queued); `decode` does the full decode in a worker. Both enforce the decoded
 pixel cap, so a small file that claims 50000 x 50000 pixels never gets decoded.
+
+`decode_input` (workers) also takes documents: a PDF (rendered with PDFium, imported only
+here and only for a PDF) or a multi-page TIFF becomes a list of page images. Their page count
+and every page's size are checked against `InputLimits` before any page is rendered.
 """
 
 from __future__ import annotations
@@ -10,16 +14,30 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import re
+import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ocrserve.errors import InvalidInput, PayloadTooLarge
+from ocrserve.errors import InvalidInput, OcrServeError, PayloadTooLarge
+from ocrserve.settings import InputLimits
 
-__all__ = ["ImageInfo", "decode", "decode_base64", "maybe_base64", "probe"]
+__all__ = [
+    "PDF_MAGIC",
+    "ImageInfo",
+    "decode",
+    "decode_base64",
+    "decode_input",
+    "is_pdf",
+    "maybe_base64",
+    "probe",
+    "render_pdf",
+]
 
 # We enforce our own cap (max_image_pixels) before decoding; Pillow's own warning/limit
 # would otherwise fire first with a less useful message.
@@ -29,16 +47,24 @@ Image.MAX_IMAGE_PIXELS = None
 FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF")
 _B64_RE = re.compile(rb"^[A-Za-z0-9+/=_\-\s]+$")
 _DATA_URI_RE = re.compile(rb"^data:[\w/+.-]*;base64,")
+#: How a PDF starts (the header PDFium and every reader look for).
+PDF_MAGIC = b"%PDF-"
+_POINTS_PER_INCH = 72.0
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What the header of an image says."""
+    """What the header of an image says (a PDF: format "PDF", no size: pages are read later)."""
 
     format: str
     width: int
     height: int
     mode: str
+
+
+def is_pdf(data: bytes) -> bool:
+    """Whether the bytes are a PDF (they start with ``%PDF-``)."""
+    return data[: len(PDF_MAGIC)] == PDF_MAGIC
 
 
 def decode_base64(text: bytes) -> bytes:
@@ -95,7 +121,12 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
 
 
 def probe(data: bytes, max_pixels: int) -> ImageInfo:
-    """Read the header only; raise `InvalidInput` / `PayloadTooLarge` for unusable input."""
+    """Read the header only; raise `InvalidInput` / `PayloadTooLarge` for unusable input.
+
+    A PDF is only recognized here: its pages are counted and measured in the worker.
+    """
+    if is_pdf(data):
+        return ImageInfo("PDF", 0, 0, "")
     img = _open(data)
     width, height = img.size
     _check_pixels(width, height, max_pixels)
@@ -130,14 +161,38 @@ def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np
     CMYK are converted, and only the first frame of an animation is used. With
     ``exif_orientation`` the EXIF rotation is applied, as ``cv2.imread`` does.
     """
+    return _decode_frame(_open(data), max_pixels, exif_orientation, in_place=True)
+
+
+def decode_input(
+    data: bytes, limits: InputLimits, *, exif_orientation: bool = True
+) -> np.ndarray | list[np.ndarray]:
+    """An image as `decode` does, or the pages of a PDF or multi-page TIFF as a list of them."""
+    if is_pdf(data):
+        return render_pdf(data, limits)
     img = _open(data)
+    if img.format == "TIFF":
+        try:
+            frames = int(getattr(img, "n_frames", 1))
+        except Exception as exc:  # a broken chain of pages
+            raise InvalidInput(f"Cannot read the pages of the TIFF: {exc}") from exc
+        if frames > 1:
+            return _tiff_pages(img, frames, limits, exif_orientation)
+    return _decode_frame(img, limits.max_pixels, exif_orientation, in_place=True)
+
+
+def _decode_frame(
+    img: Image.Image, max_pixels: int, exif_orientation: bool, *, in_place: bool
+) -> np.ndarray:
     _check_pixels(img.width, img.height, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img.load()
-            if exif_orientation:
+            if exif_orientation and in_place:
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing rotates
+            elif exif_orientation:  # a page of a TIFF: leave the sequence as it is
+                img = ImageOps.exif_transpose(img)
             rgb = _to_rgb(img)
     except Exception as exc:  # Pillow raises many kinds on hostile files (TypeError on TIFF tags)
         raise InvalidInput(f"Cannot decode the image ({img.format}): {exc}") from exc
@@ -145,3 +200,137 @@ def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np
     import cv2  # only workers decode; the HTTP process never imports OpenCV
 
     return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)  # about 2x faster than a reversed copy
+
+
+def _check_pages(count: int, limits: InputLimits, kind: str) -> None:
+    if count < 1:
+        raise InvalidInput(f"The {kind} has no pages.")
+    if count > limits.max_pages:
+        raise PayloadTooLarge(
+            f"The {kind} has {count} pages, over max_pdf_pages ({limits.max_pages})."
+        )
+
+
+def _tiff_pages(
+    img: Image.Image, frames: int, limits: InputLimits, exif_orientation: bool
+) -> list[np.ndarray]:
+    _check_pages(frames, limits, "TIFF")
+    sizes = []
+    for k in range(frames):  # every page's size from its header before any is decoded
+        try:
+            img.seek(k)
+        except Exception as exc:
+            raise InvalidInput(f"Cannot read page {k + 1} of the TIFF: {exc}") from exc
+        try:
+            _check_pixels(img.width, img.height, limits.max_pixels)
+        except OcrServeError as exc:
+            exc.message = f"Page {k + 1}: {exc.message}"
+            raise
+        sizes.append(img.width * img.height)
+    _check_total_pixels(sizes, limits, "TIFF")
+    pages = []
+    for k in range(frames):
+        img.seek(k)
+        try:
+            pages.append(_decode_frame(img, limits.max_pixels, exif_orientation, in_place=False))
+        except OcrServeError as exc:
+            exc.message = f"Page {k + 1}: {exc.message}"
+            raise
+    return pages
+
+
+def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
+    """Every page of a PDF as a BGR array at ``limits.dpi``.
+
+    The page count and each page's size in points are read from the document first, so a PDF
+    over `max_pages`, or with a page over `max_pixels` at that resolution, renders nothing; all
+    pages together may take `render_timeout` seconds, enforced inside a page too.
+    PDFium's form and JavaScript environment is never initialised (no ``init_forms``), and
+    this PDFium build has no JavaScript engine: a document's scripts are never run.
+    """
+    import pypdfium2 as pdfium  # only workers render, and only for a PDF
+
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise InvalidInput("The PDF is encrypted with a password: send it decrypted.") from exc
+        raise InvalidInput(f"Cannot read the PDF: {exc}") from exc
+    try:
+        if doc.formenv is not None:  # never: scripts run only in a form environment
+            doc.close_forms()
+        _check_pages(len(doc), limits, "PDF")
+        scale = limits.dpi / _POINTS_PER_INCH
+        sizes = [_check_page_size(doc, i, scale, limits) for i in range(len(doc))]
+        _check_total_pixels(sizes, limits, "PDF")
+        deadline = time.monotonic() + limits.render_timeout
+        return [_render_page(doc, i, scale, deadline, limits) for i in range(len(doc))]
+    except pdfium.PdfiumError as exc:
+        raise InvalidInput(f"Cannot read the PDF: {exc}") from exc
+    finally:
+        doc.close()
+
+
+def _check_total_pixels(sizes: list[int], limits: InputLimits, kind: str) -> None:
+    total = sum(sizes)
+    if total > limits.max_total_pixels:
+        raise PayloadTooLarge(
+            f"The {kind}'s {len(sizes)} pages have {total} pixels in all, over max_pdf_pixels "
+            f"({limits.max_total_pixels})."
+        )
+
+
+def _check_page_size(doc: Any, index: int, scale: float, limits: InputLimits) -> int:
+    """The page's pixels at ``scale``, read from its size in points; refused over the cap."""
+    width_pt, height_pt = doc.get_page_size(index)
+    if not (math.isfinite(width_pt) and math.isfinite(height_pt)):
+        raise InvalidInput(f"Page {index + 1} of the PDF has no valid size.")
+    width, height = math.ceil(width_pt * scale), math.ceil(height_pt * scale)
+    try:
+        _check_pixels(width, height, limits.max_pixels)
+    except OcrServeError as exc:
+        exc.message = (
+            f"Page {index + 1} of the PDF ({width_pt:g} x {height_pt:g} points at pdf_dpi "
+            f"{limits.dpi}): {exc.message}"
+        )
+        raise
+    return width * height
+
+
+def _render_page(
+    doc: Any, index: int, scale: float, deadline: float, limits: InputLimits
+) -> np.ndarray:
+    """One page, rendered progressively so that PDFium stops at ``deadline`` even inside a page
+    (it asks whether to pause between the page's objects)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.internal as pdfium_i
+    import pypdfium2.raw as pdfium_c
+
+    page = doc[index]
+    bitmap = None
+    try:
+        width = math.ceil(page.get_width() * scale)
+        height = math.ceil(page.get_height() * scale)
+        _check_pixels(width, height, limits.max_pixels)  # as measured before, from the page
+        bitmap = pdfium.PdfBitmap.new_native(width, height, format=pdfium_c.FPDFBitmap_BGR)
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)  # BGR, as the models expect
+        pause = pdfium_c.IFSDK_PAUSE(version=1)
+        pdfium_i.set_callback(pause, "NeedToPauseNow", lambda _: time.monotonic() > deadline)
+        status = pdfium_c.FPDF_RenderPageBitmap_Start(
+            bitmap, page, 0, 0, width, height, 0, pdfium_c.FPDF_ANNOT, pause
+        )
+        while status == pdfium_c.FPDF_RENDER_TOBECONTINUED and time.monotonic() <= deadline:
+            status = pdfium_c.FPDF_RenderPage_Continue(page, pause)
+        pdfium_c.FPDF_RenderPage_Close(page)
+        if status == pdfium_c.FPDF_RENDER_TOBECONTINUED:
+            raise PayloadTooLarge(
+                f"Rendering the PDF took over pdf_render_timeout ({limits.render_timeout:g} s); "
+                f"stopped in page {index + 1} of {len(doc)}."
+            )
+        if status != pdfium_c.FPDF_RENDER_DONE:
+            raise InvalidInput(f"Cannot render page {index + 1} of the PDF.")
+        return np.array(bitmap.to_numpy(), dtype=np.uint8, copy=True)
+    finally:
+        if bitmap is not None:
+            bitmap.close()
+        page.close()

@@ -22,13 +22,25 @@ from urllib.parse import urlsplit
 
 from ocrserve.errors import ConfigError
 
-__all__ = ["Settings", "parse_address", "read_properties", "runtime_dir"]
+__all__ = ["InputLimits", "Settings", "parse_address", "read_properties", "runtime_dir"]
 
 log = logging.getLogger(__name__)
 
 
 def _opt(help: str, *, cli: bool = True, key: bool = True) -> dict[str, Any]:
     return {"help": help, "cli": cli, "key": key}
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The caps a worker applies to what it decodes (`Settings.input_limits`); kept here, not
+    in `ocrserve.imaging`, so that a worker receives it without importing numpy first."""
+
+    max_pixels: int = 40_000_000
+    max_pages: int = 50
+    max_total_pixels: int = 200_000_000
+    dpi: int = 150
+    render_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,30 @@ class Settings:
         metadata=_opt(
             "Largest decoded image (width x height); guards against decompression bombs."
         ),
+    )
+    max_pdf_pages: int = field(
+        default=50,
+        metadata=_opt(
+            "Most pages of a PDF or multi-page TIFF (counted before anything is rendered)."
+        ),
+    )
+    max_pdf_pixels: int = field(
+        default=200_000_000,
+        metadata=_opt(
+            "Most pixels of all the pages of one PDF or multi-page TIFF together (3 bytes each "
+            "in the worker: 600 MB by default), checked before rendering."
+        ),
+    )
+    pdf_dpi: int = field(
+        default=150,
+        metadata=_opt(
+            "Resolution PDF pages are rendered at (dots per inch); each page must stay within "
+            "max_image_pixels at it, checked from its size in points before rendering."
+        ),
+    )
+    pdf_render_timeout: float = field(
+        default=60.0,
+        metadata=_opt("Seconds all the pages of one PDF may take to render, in all."),
     )
     log_location: str = field(
         default="logs", metadata=_opt("Folder for the server log of a background start.")
@@ -197,6 +233,9 @@ class Settings:
             "max_request_size",
             "max_response_size",
             "max_image_pixels",
+            "max_pdf_pages",
+            "max_pdf_pixels",
+            "pdf_dpi",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -206,6 +245,8 @@ class Settings:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.number_of_gpu < -1:
             raise ConfigError(f"number_of_gpu={self.number_of_gpu!r}: must be >= -1")
+        if not self.pdf_render_timeout > 0:
+            raise ConfigError(f"pdf_render_timeout={self.pdf_render_timeout!r}: must be > 0")
         if self.token_expiration_min <= 0:
             raise ConfigError(f"token_expiration_min={self.token_expiration_min!r}: must be > 0")
         if self.metrics_mode not in ("prometheus", "log"):
@@ -218,6 +259,16 @@ class Settings:
                     f"allowed_urls={pattern!r}: not a regular expression ({exc})"
                 ) from None
         self.model_settings()  # validates the models JSON
+
+    def input_limits(self) -> InputLimits:
+        """The decoding caps workers apply (images, PDF and TIFF pages)."""
+        return InputLimits(
+            self.max_image_pixels,
+            self.max_pdf_pages,
+            self.max_pdf_pixels,
+            self.pdf_dpi,
+            self.pdf_render_timeout,
+        )
 
     def pid_path(self) -> Path:
         """``pid_file``, or ``ocrserve-HOST-PORT.pid`` (the inference address) in the runtime

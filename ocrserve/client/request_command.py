@@ -55,9 +55,14 @@ def add_request_parser(sub: Any) -> None:
 
 
 def format_text(result: Any) -> str:
-    """A result as plain text: the texts read, one per line; boxes for detection."""
-    from ocrserve.client.results import Detection, EndToEnd, Recognition
+    """A result as plain text: the texts read, one per line; boxes for detection; a document's
+    pages each under a ``--- page N ---`` line."""
+    from ocrserve.client.results import Detection, Document, EndToEnd, Recognition
 
+    if isinstance(result, Document):
+        return "\n".join(
+            f"--- page {page.number} ---\n{format_text(page.result)}" for page in result.pages
+        )
     if isinstance(result, Recognition):
         return f"{result.text}\t{result.score:.4f}"
     if isinstance(result, EndToEnd):

@@ -2,8 +2,8 @@
 
 The forms are those of docs/api.md: detection ``{"boundary_result": [[x1, y1, ..., score]]}``,
 recognition ``{"text", "score"}``, end to end ``{"result": [{"box", "box_score", "text",
-"text_score"}]}``. An answer of another form (an MMOCR model with its own keys) is a `Result`
-with only ``raw``.
+"text_score"}]}``; a PDF or multi-page TIFF ``{"pages": [{"page", "width", "height", ...}]}``.
+An answer of another form (an MMOCR model with its own keys) is a `Result` with only ``raw``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Box", "Detection", "EndToEnd", "Recognition", "Result", "TextLine", "parse_result"]
+__all__ = [
+    "Box",
+    "Detection",
+    "Document",
+    "EndToEnd",
+    "Page",
+    "Recognition",
+    "Result",
+    "TextLine",
+    "parse_result",
+]
 
 Point = tuple[float, float]
 
@@ -76,6 +86,27 @@ class EndToEnd(Result):
         return "\n".join(line.text for line in self.lines)
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a document: its number (from 1), its size in pixels as the model saw it
+    (boxes are in these pixels), and the model's answer for it."""
+
+    number: int
+    width: int
+    height: int
+    result: Result
+
+
+@dataclass(frozen=True)
+class Document(Result):
+    """A PDF or multi-page TIFF: one answer per page, in order."""
+
+    pages: list[Page] = field(default_factory=list)
+
+
+_PAGE_KEYS = ("page", "width", "height")
+
+
 def _score(value: Any) -> float:
     """A score; MMOCR recognizers may give one per character (their mean is the line's)."""
     if isinstance(value, (list, tuple)):
@@ -90,6 +121,12 @@ def _optional_score(value: Any) -> float | None:
 def parse_result(raw: Any) -> Result:
     """The typed view of one answer."""
     if isinstance(raw, dict):
+        pages = raw.get("pages")
+        if isinstance(pages, list) and all(
+            isinstance(p, dict) and all(isinstance(p.get(k), int) for k in _PAGE_KEYS)
+            for p in pages
+        ):
+            return Document(raw, [_page(p) for p in pages])
         if isinstance(raw.get("boundary_result"), list):
             return Detection(raw, [Box.from_flat(b) for b in raw["boundary_result"]])
         if isinstance(raw.get("result"), list) and all(
@@ -107,3 +144,8 @@ def parse_result(raw: Any) -> Result:
         if isinstance(raw.get("text"), str) and "score" in raw:
             return Recognition(raw, raw["text"], _score(raw["score"]))
     return Result(raw)
+
+
+def _page(raw: dict[str, Any]) -> Page:
+    answer = {k: v for k, v in raw.items() if k not in _PAGE_KEYS}
+    return Page(raw["page"], raw["width"], raw["height"], parse_result(answer))

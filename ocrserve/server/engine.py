@@ -51,7 +51,7 @@ class ModelRuntime:
         self.spec = spec
         self.gpus = gpus
         self.config = config
-        self.max_pixels = settings.max_image_pixels
+        self.limits = settings.input_limits()
         self.log_dir: str | None = os.environ.get("LOG_LOCATION") or settings.log_location
         self.queue = JobQueue(settings.job_queue_size)
         self.threads = threads_per_worker(settings)

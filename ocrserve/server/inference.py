@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ocrserve.errors import InternalServerError, InvalidInput, PayloadTooLarge
-from ocrserve.imaging import decode_base64, maybe_base64, probe
+from ocrserve.imaging import decode_base64, is_pdf, maybe_base64, probe
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import json_response
@@ -113,13 +113,17 @@ def _json_image(body: bytes) -> bytes:
 
 
 async def image_from_request(request: Request, limit: int) -> bytes:
-    """The image bytes of a prediction request, in any of the accepted forms."""
+    """The image (or PDF) bytes of a prediction request, in any of the accepted forms."""
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
         return await _multipart_image(request, body)
     if ctype == "application/json":
         return _json_image(body)
+    if ctype == "application/pdf":
+        if not is_pdf(body):
+            raise InvalidInput("Body declared as application/pdf does not start with %PDF-.")
+        return body
     return maybe_base64(body)
 
 

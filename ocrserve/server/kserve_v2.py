@@ -13,9 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ocrserve.errors import InvalidInput
+from ocrserve.imaging import is_pdf
 from ocrserve.server.engine import Engine, ModelRuntime
 from ocrserve.server.inference import check_response_size, infer_images, read_body
 from ocrserve.server.oip_tensors import (
+    DOCUMENTS_UNSUPPORTED,
     INPUT,
     check_outputs,
     decompress,
@@ -89,6 +92,8 @@ def kserve_v2_routes(engine: Engine) -> list[Route]:
         body = decompress(body, encoding, settings.max_request_size)
         parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
         check_outputs(parsed, rt.spec.task)
+        if any(is_pdf(image) for image in parsed.images):
+            raise InvalidInput(DOCUMENTS_UNSUPPORTED)
         results = await infer_images(engine, request, name, rt.spec.version, parsed.images)
         tensors = results_to_tensors(rt.spec.task, results)
         content, header_length = encode_response(name, rt.spec.version, parsed, tensors)

@@ -25,6 +25,7 @@ from ocrserve.errors import InvalidInput, PayloadTooLarge
 from ocrserve.imaging import decode_base64
 
 __all__ = [
+    "DOCUMENTS_UNSUPPORTED",
     "INPUT_NAME",
     "InferRequest",
     "Tensor",
@@ -89,6 +90,13 @@ _OUTPUTS: dict[str, tuple[TensorSpec, ...]] = {
     "textrecog": (_TEXT, _SCORE),
     "e2e": (_BOXES, _BOX_SCORES, _TEXT, _SCORE, _BATCH_INDEX),
 }
+
+
+#: Why a PDF or multi-page TIFF is refused here (one image, one set of tensors).
+DOCUMENTS_UNSUPPORTED = (
+    "PDFs and multi-page TIFFs have no tensor form in the Open Inference Protocol: send them "
+    "to /predictions/{model} or /v1/models/{model}:predict."
+)
 
 
 def task_outputs(task: str) -> tuple[TensorSpec, ...]:
@@ -334,7 +342,9 @@ def check_outputs(request: InferRequest, task: str) -> None:
 
 def results_to_tensors(task: str, results: Sequence[dict[str, Any]]) -> list[Tensor]:
     """The output tensors of one result dict per image (the TorchServe answers), in
-    `task_outputs` order."""
+    `task_outputs` order. A document's pages (a multi-page TIFF) have no tensor form: 400."""
+    if any("pages" in r for r in results):
+        raise InvalidInput(DOCUMENTS_UNSUPPORTED)
     if task == "textrecog":
         return [
             Tensor("text", "BYTES", (len(results),), [r["text"] for r in results]),

@@ -73,6 +73,25 @@ _RESULT = {
                             }
                         },
                     },
+                    {
+                        "type": "object",
+                        "required": ["pages"],
+                        "description": "A PDF or multi-page TIFF: each page's answer, in order.",
+                        "properties": {
+                            "pages": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["page", "width", "height"],
+                                    "properties": {
+                                        "page": {"type": "integer", "minimum": 1},
+                                        "width": {"type": "integer"},
+                                        "height": {"type": "integer"},
+                                    },
+                                },
+                            }
+                        },
+                    },
                 ]
             }
         }
@@ -80,12 +99,13 @@ _RESULT = {
 }
 
 _BODY = {
-    "description": "An image: raw bytes, multipart field 'data' or 'file', base64 text, or JSON "
-    '{"data": "<base64>"}.',
+    "description": "An image or a PDF: raw bytes, multipart field 'data' or 'file', base64 "
+    'text, or JSON {"data": "<base64>"}.',
     "required": True,
     "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -144,7 +164,10 @@ def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
             "200": _RESULT,
             "400": _err("Empty, undecodable or invalid input"),
             "404": _err("Model not found or Model Version not found"),
-            "413": _err("Body over max_request_size or image over max_image_pixels"),
+            "413": _err(
+                "Body over max_request_size, image or PDF page over max_image_pixels, or PDF "
+                "over max_pdf_pages"
+            ),
             "500": _err("Internal Server Error"),
             "503": _err("No worker is available to serve request, or the job queue is full"),
             "504": _err("The model did not answer within default_response_timeout"),

@@ -13,6 +13,7 @@ from typing import Any
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.errors import InternalServerError, WorkerTimeout, error_from_name
 from ocrserve.server.worker import READY, worker_main
+from ocrserve.settings import InputLimits
 
 __all__ = ["Worker"]
 
@@ -27,7 +28,7 @@ class Worker:
         wid: int,
         spec: ModelSpec,
         threads: int,
-        max_pixels: int,
+        limits: InputLimits,
         log_dir: str | None = None,
         *,
         gpu: int | None = None,
@@ -40,7 +41,7 @@ class Worker:
         self.conn: Connection = parent
         self.process = _ctx.Process(
             target=worker_main,
-            args=(child, spec, threads, max_pixels, log_dir, wid, gpu),
+            args=(child, spec, threads, limits, log_dir, wid, gpu),
             name=f"ocrserve-worker-{spec.name}-{wid}",
             daemon=True,
         )

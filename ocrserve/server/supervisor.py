@@ -29,7 +29,7 @@ from ocrserve.errors import (
 )
 from ocrserve.server.devices import GpuPool
 from ocrserve.server.process import Worker
-from ocrserve.settings import ModelConfig
+from ocrserve.settings import InputLimits, ModelConfig
 
 __all__ = [
     "PERMANENT_LOAD_ERRORS",
@@ -173,7 +173,7 @@ class SupervisedModel(Protocol):
     config: ModelConfig
     queue: JobQueue
     threads: int
-    max_pixels: int
+    limits: InputLimits
     log_dir: str | None
     metrics: EngineMetrics | None
     gpus: GpuPool | None
@@ -251,7 +251,7 @@ class Supervisor:
         m = self.model
         m.next_worker_id += 1
         gpu = m.gpus.take() if m.gpus is not None and m.config.device_type != "cpu" else None
-        args = (m.next_worker_id, m.spec, m.threads, m.max_pixels, m.log_dir)
+        args = (m.next_worker_id, m.spec, m.threads, m.limits, m.log_dir)
         started = asyncio.get_running_loop().run_in_executor(None, lambda: Worker(*args, gpu=gpu))
         try:
             return await asyncio.shield(started)

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ocrserve.archives.spec import ModelSpec
+from ocrserve.settings import InputLimits
 
 __all__ = ["READY", "limit_threads", "set_torch_threads", "worker_main"]
 
@@ -76,17 +77,26 @@ def _error(exc: BaseException) -> dict[str, Any]:
     return {"error": ["InternalServerError", f"{type(exc).__name__}: {exc}"]}
 
 
-def _answer(predictor: Any, bodies: list[bytes], max_pixels: int) -> list[dict[str, Any]]:
-    from ocrserve.imaging import decode
+def _answer(predictor: Any, bodies: list[bytes], limits: InputLimits) -> list[dict[str, Any]]:
+    """One answer per body. Images go through the model as one batch; the pages of each
+    document (a PDF, a multi-page TIFF) as a batch of their own, answered as ``{"pages": [...]}``.
+    """
+    from ocrserve.imaging import decode_input
 
     out: list[dict[str, Any] | None] = [None] * len(bodies)
     images, where = [], []
+    documents: list[tuple[int, list[Any]]] = []
     for i, body in enumerate(bodies):
         try:
-            images.append(decode(body, max_pixels, exif_orientation=predictor.exif_orientation))
-            where.append(i)
-        except Exception as exc:  # each bad image fails alone
+            decoded = decode_input(body, limits, exif_orientation=predictor.exif_orientation)
+        except Exception as exc:  # each bad input fails alone
             out[i] = _error(exc)
+            continue
+        if isinstance(decoded, list):
+            documents.append((i, decoded))
+        else:
+            images.append(decoded)
+            where.append(i)
     if images:
         try:
             results = predictor.predict(images)
@@ -95,7 +105,22 @@ def _answer(predictor: Any, bodies: list[bytes], max_pixels: int) -> list[dict[s
         except Exception as exc:
             for i in where:
                 out[i] = _error(exc)
+    for i, pages in documents:
+        try:
+            out[i] = {"ok": {"pages": _pages(pages, predictor.predict(pages))}}
+        except Exception as exc:
+            out[i] = _error(exc)
     return [o if o is not None else {"error": ["InternalServerError", "no result"]} for o in out]
+
+
+def _pages(pages: list[Any], results: list[Any]) -> list[dict[str, Any]]:
+    """Each page's answer with its number (from 1) and its size in pixels as the model saw it."""
+    out = []
+    for number, (page, res) in enumerate(zip(pages, results), start=1):
+        height, width = page.shape[:2]
+        answer = res if isinstance(res, dict) else {"result": res}
+        out.append({"page": number, "width": int(width), "height": int(height), **answer})
+    return out
 
 
 def _redirect_output(log_dir: str | None, wid: int, name: str) -> None:
@@ -117,7 +142,7 @@ def worker_main(
     conn: Connection,
     spec: ModelSpec,
     threads: int,
-    max_pixels: int,
+    limits: InputLimits,
     log_dir: str | None = None,
     wid: int = 0,
     gpu: int | None = None,
@@ -144,5 +169,5 @@ def worker_main(
             return
         msg = json.loads(header)
         bodies = [conn.recv_bytes() for _ in range(int(msg["n"]))]
-        results = _answer(predictor, bodies, max_pixels)
+        results = _answer(predictor, bodies, limits)
         conn.send_bytes(json.dumps({"results": results}).encode())

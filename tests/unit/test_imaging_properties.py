@@ -4,7 +4,9 @@ The contract: for any bytes, `decode` returns an ``H x W x 3`` uint8 array or ra
 `InvalidInput` / `PayloadTooLarge`, and `probe`, `maybe_base64` and `decode_base64` return or
 raise `InvalidInput` / `PayloadTooLarge`; nothing else ever escapes, since anything else
 becomes a 500 in the worker. Valid images of random small sizes and modes decode to their
-own shape (turned by their EXIF orientation), lossless ones to their own pixels.
+own shape (turned by their EXIF orientation), lossless ones to their own pixels. A body that
+starts with ``%PDF-`` is only recognized by `probe` (format "PDF", no size), and `decode_input`
+renders it to pages or raises `InvalidInput` / `PayloadTooLarge`.
 
 Runs are derandomized (the same examples every run, no example database), so CI is stable.
 """
@@ -21,7 +23,9 @@ import numpy as np
 import pytest
 
 from ocrserve.errors import InvalidInput, PayloadTooLarge
-from ocrserve.imaging import ImageInfo, decode, decode_base64, maybe_base64, probe
+from ocrserve.imaging import ImageInfo, decode, decode_base64, decode_input, maybe_base64, probe
+from ocrserve.settings import InputLimits
+from tests.documents import javascript_pdf, many_pages_pdf, pdf_of, text_page
 
 hypothesis = pytest.importorskip("hypothesis", reason="property tests need hypothesis")
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
@@ -65,9 +69,25 @@ def _check_probe(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo | None:
         info = probe(data, max_pixels)
     except DOCUMENTED:
         return None
+    if info.format == "PDF":  # measured in the worker
+        assert data.startswith(b"%PDF-")
+        return info
     assert info.width >= 1 and info.height >= 1
     assert info.width * info.height <= max_pixels
     return info
+
+
+def _check_pages(data: bytes, limits: InputLimits) -> None:
+    """Render under the contract: a list of pages (or one image), or a documented refusal."""
+    try:
+        out = decode_input(data, limits)
+    except DOCUMENTED:
+        return
+    pages = out if isinstance(out, list) else [out]
+    assert 1 <= len(pages) <= limits.max_pages
+    for page in pages:
+        assert page.dtype == np.uint8 and page.ndim == 3 and page.shape[2] == 3, page.shape
+        assert 1 <= page.shape[0] * page.shape[1] <= limits.max_pixels
 
 
 # -- arbitrary bytes ------------------------------------------------------------------------
@@ -348,3 +368,40 @@ def test_base64_forms_round_trip(payload: bytes, form: str) -> None:
 def test_maybe_base64_leaves_every_encoded_image_alone(img: Encoded) -> None:
     """No binary image format starts with 8+ characters that are all base64 text."""
     assert maybe_base64(img.data) == img.data
+
+
+# -- PDF documents --------------------------------------------------------------------------
+
+PDF_LIMITS = InputLimits(max_pixels=MAX_PIXELS, max_pages=5, dpi=72, render_timeout=5.0)
+
+
+@settings(PROPERTY, max_examples=200)
+@given(st.binary(max_size=2048))
+def test_pdf_header_then_arbitrary_bytes_render_or_documented_error(rest: bytes) -> None:
+    assert _check_probe(b"%PDF-" + rest) is not None
+    _check_pages(b"%PDF-" + rest, PDF_LIMITS)
+
+
+@settings(PROPERTY, max_examples=300)
+@given(
+    st.sampled_from(
+        [
+            pdf_of([text_page("AB", (60, 30))], dpi=72),
+            javascript_pdf(),
+            many_pages_pdf(6),
+        ]
+    ),  # fmt: skip
+    st.data(),
+)
+def test_mutated_pdfs_render_or_documented_error(original: bytes, data: st.DataObject) -> None:
+    doc = bytearray(original)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        at = data.draw(st.integers(min_value=0, max_value=len(doc) - 1))
+        kind = data.draw(st.sampled_from(["overwrite", "insert", "truncate"]))
+        if kind == "overwrite":
+            doc[at] = data.draw(st.integers(min_value=0, max_value=255))
+        elif kind == "insert":
+            doc[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+        else:
+            del doc[max(5, at) :]
+    _check_pages(bytes(doc), PDF_LIMITS)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ocrserve.errors import ConfigError
-from ocrserve.settings import Settings, parse_address, read_properties
+from ocrserve.settings import InputLimits, Settings, parse_address, read_properties
 
 
 def test_defaults_are_torchserve_defaults_on_loopback() -> None:
@@ -61,6 +61,10 @@ def test_unknown_key_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
         ("inference_address=https://127.0.0.1:1", "inference_address"),
         ("number_of_gpu=-2", "number_of_gpu=-2"),
         ('models={"m": {"1.0": {"deviceType": "tpu"}}}', "deviceType='tpu'"),
+        ("max_pdf_pages=0", "max_pdf_pages=0"),
+        ("max_pdf_pixels=0", "max_pdf_pixels=0"),
+        ("pdf_dpi=-72", "pdf_dpi=-72"),
+        ("pdf_render_timeout=0", "pdf_render_timeout=0.0"),
     ],
 )
 def test_bad_value_names_key_and_value(tmp_path: Path, text: str, needle: str) -> None:
@@ -85,3 +89,15 @@ def test_parse_address() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().batch_size = 2  # type: ignore[misc]
+
+
+def test_input_limits_carry_the_decoding_settings(tmp_path: Path) -> None:
+    f = tmp_path / "config.properties"
+    f.write_text(
+        "max_image_pixels=1000\nmax_pdf_pages=3\nmax_pdf_pixels=2000\npdf_dpi=72\n"
+        "pdf_render_timeout=2.5\n"
+    )
+    limits = Settings.load({}, f).input_limits()
+    assert limits == InputLimits(
+        1000, max_pages=3, max_total_pixels=2000, dpi=72, render_timeout=2.5
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ocrserve.client.results import (
     Box,
     Detection,
+    Document,
     EndToEnd,
+    Page,
     Recognition,
     Result,
     TextLine,
@@ -41,3 +43,18 @@ def test_other_forms_keep_only_the_raw_json() -> None:
     for raw in ({"labels": [1]}, [1, 2], "text", {"result": [{"no": "box"}]}):
         result = parse_result(raw)
         assert type(result) is Result and result.raw == raw
+
+
+def test_documents_answer_each_page_in_its_form() -> None:
+    line = {"box": [0, 0, 2, 0, 2, 1, 0, 1], "box_score": 0.8, "text": "a", "text_score": 0.9}
+    raw = {"pages": [
+        {"page": 1, "width": 640, "height": 240, "result": [line]},
+        {"page": 2, "width": 640, "height": 240, "text": "b", "score": 0.5},
+    ]}  # fmt: skip
+    result = parse_result(raw)
+    assert isinstance(result, Document) and [p.number for p in result.pages] == [1, 2]
+    first, second = result.pages
+    assert (first.width, first.height) == (640, 240)
+    assert isinstance(first.result, EndToEnd) and first.result.text == "a"
+    assert second == Page(2, 640, 240, Recognition({"text": "b", "score": 0.5}, "b", 0.5))
+    assert parse_result({"pages": [{"page": "1"}]}) == Result({"pages": [{"page": "1"}]})
