@@ -20,6 +20,7 @@ from PIL import Image
 
 from ocrserve.ppocr.weights import weights_path
 from tests.conftest import DEMO, REPO, ServerProcess, running
+from tests.prerequisites import tool_skip_reason
 from tests.tiny_ppocr import tiny_cls, tiny_det, tiny_rec
 
 DICTIONARY = list("0123456789")
@@ -129,7 +130,12 @@ def test_v6_archives_read_the_demo_and_describe_their_weights(
 
 
 @pytest.mark.skipif(
-    not V4_DIR, reason="set OCRSERVE_PPOCRV4_DIR to the PP-OCRv4 ONNX files (rapidocr-onnxruntime)"
+    not V4_DIR,
+    reason=tool_skip_reason(
+        "the PP-OCRv4 ONNX files",
+        "set OCRSERVE_PPOCRV4_DIR to the models/ folder of the rapidocr-onnxruntime==1.4.4 wheel, "
+        "unpacked, not installed",
+    ),
 )
 def test_v4_archive_reads_the_demo(served: tuple[ServerProcess, Path]) -> None:
     srv, _ = served
