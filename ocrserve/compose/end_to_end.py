@@ -21,7 +21,7 @@ import numpy as np
 
 from ocrserve.errors import ModelLoadError
 from ocrserve.ppocr.det import order_clockwise
-from ocrserve.ppocr.e2e import crop_quad, reading_order
+from ocrserve.ppocr.e2e import crop_quad, e2e_answers, reading_order
 from ocrserve.ppocr.rec import PPOCRAngleClassifier
 from ocrserve.predictor import Predictor
 
@@ -110,20 +110,6 @@ class ComposedEndToEnd:
         # Every crop of every image of the batch goes through cls and rec together.
         if self.classifier is not None and crops:
             crops = self.classifier.upright(crops)
-        texts = iter(self.recognize(crops))
-        results = []
-        for lines in per_image:
-            result = []
-            for (quad, box_score, _), (text, score) in zip(lines, texts):
-                if score < self.drop_score:
-                    continue
-                result.append(
-                    {
-                        "box": [float(v) for v in quad.reshape(-1)],
-                        "box_score": round(box_score, 6),
-                        "text": text,
-                        "text_score": round(score, 6),
-                    }
-                )
-            results.append({"result": result})
-        return results
+        texts = self.recognize(crops)
+        found = [[(quad, score) for quad, score, _ in image_lines] for image_lines in per_image]
+        return e2e_answers(found, texts, self.drop_score)

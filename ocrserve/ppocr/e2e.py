@@ -8,7 +8,7 @@ score below ``drop_score`` (PaddleOCR's 0.5) are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import cv2
@@ -17,7 +17,7 @@ import numpy as np
 from ocrserve.ppocr.det import PPOCRDetector
 from ocrserve.ppocr.rec import PPOCRAngleClassifier, PPOCRRecognizer
 
-__all__ = ["PPOCREndToEnd", "crop_quad", "reading_order"]
+__all__ = ["PPOCREndToEnd", "crop_quad", "e2e_answers", "reading_order"]
 
 
 def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -71,22 +71,31 @@ class PPOCREndToEnd:
         per_image = [self.detector.detect(img) for img in images]
         # Every crop of every image of the batch goes through cls and rec together.
         crops: list[np.ndarray] = []
-        owners: list[tuple[int, int]] = []
         for n, (img, boxes) in enumerate(zip(images, per_image)):
             order = reading_order([b for b, _ in boxes])
             per_image[n] = [boxes[i] for i in order]
-            for k, (quad, _) in enumerate(per_image[n]):
-                crops.append(crop_quad(img, quad))
-                owners.append((n, k))
+            crops.extend(crop_quad(img, quad) for quad, _ in per_image[n])
         if self.classifier is not None and crops:
             crops = self.classifier.upright(crops)
         texts = self.recognizer.recognize(crops) if crops else []
-        results: list[list[dict[str, Any]]] = [[] for _ in images]
-        for (n, k), (text, score) in zip(owners, texts):
-            if score < self.drop_score:
+        return e2e_answers(per_image, texts, self.drop_score)
+
+
+def e2e_answers(
+    lines: Sequence[Sequence[tuple[np.ndarray, float]]],
+    texts: Iterable[tuple[str, float]],
+    drop_score: float,
+) -> list[dict[str, Any]]:
+    """The ``e2e`` answer of each image: its ``(quad, box score)`` lines, in order, with the next
+    ``(text, score)`` of ``texts`` each; lines read with a score under ``drop_score`` left out."""
+    texts = iter(texts)
+    answers = []
+    for image_lines in lines:
+        result = []
+        for (quad, box_score), (text, score) in zip(image_lines, texts):
+            if score < drop_score:
                 continue
-            quad, box_score = per_image[n][k]
-            results[n].append(
+            result.append(
                 {
                     "box": [float(v) for v in quad.reshape(-1)],
                     "box_score": round(box_score, 6),
@@ -94,4 +103,5 @@ class PPOCREndToEnd:
                     "text_score": round(score, 6),
                 }
             )
-        return [{"result": r} for r in results]
+        answers.append({"result": result})
+    return answers

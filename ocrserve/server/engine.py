@@ -321,13 +321,8 @@ class Engine:
     async def infer(self, name: str, version: str | None, body: bytes) -> Job:
         """Queue one request and wait for it; the finished job carries result and timings."""
         runtime = self.get(name, version)
-        if not runtime.supervisors:
+        if not runtime.supervisors or (runtime.ready_workers == 0 and runtime.load_error):
             raise runtime.unserved()
-        if runtime.ready_workers == 0 and runtime.load_error:
-            raise ServiceUnavailable(
-                f'Model "{name}" has no worker to serve inference request: it failed to load '
-                f"({runtime.load_error})"
-            )
         job = Job(body, asyncio.get_running_loop().create_future())
         if not runtime.queue.put(job):
             raise ServiceUnavailable(

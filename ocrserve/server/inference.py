@@ -190,10 +190,8 @@ def inference_routes(engine: Engine) -> list[Route]:
         engine.get(name, version)  # 404 before reading a body for a model that is not there
         request.state.model, request.state.version = name, version
         data = await image_from_request(request, settings.max_request_size)
-        probe(data, settings.max_image_pixels)
-        job = await engine.infer(name, version, data)
-        request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
-        response = json_response(job.future.result(), trailing_newline=False)
+        [result] = await infer_images(engine, request, name, version, [data])
+        response = json_response(result, trailing_newline=False)
         check_response_size(len(response.body), settings.max_response_size)
         return response
 
