@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "exported and checked against PyTorch at archive time). Default: torch. PaddleOCR "
         "models always run on ONNX Runtime.",
     )
+    archive.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE", dest="options",
+        help="Pin a request option (e.g. max_side=1280) to this value: requests may not "
+        "change it. Repeatable. The options: docs/options.md.",
+    )  # fmt: skip
     paddle = archive.add_argument_group("PaddleOCR ONNX models (instead of CONFIG CHECKPOINT)")
     paddle.add_argument("--det", default=None, help="DB text detector (.onnx).")
     paddle.add_argument("--rec", default=None, help="CTC text recognizer (.onnx).")
@@ -201,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument(
         "--drop-score", type=float, default=0.0,
         help="Drop lines recognised with a lower score. Default: 0 (keep every line).",
+    )  # fmt: skip
+    compose.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE", dest="options",
+        help="Pin a request option (e.g. drop_score=0.5) to this value. Repeatable.",
     )  # fmt: skip
     compose.add_argument("-f", "--force", action="store_true", help="Overwrite NAME.mar.")
     predict = sub.add_parser(
@@ -468,6 +477,24 @@ def _predict(inputs: list[str], device: str, threads: int) -> int:
     return 0
 
 
+def _pinned(pairs: list[str]) -> dict[str, str]:
+    """``--option NAME=VALUE`` flags as a dict (values are checked against the task later)."""
+    from ocrserve.options import OPTIONS
+
+    known = {o.name for o in OPTIONS}
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"--option {pair}: expected NAME=VALUE")
+        if name not in known:
+            options = ", ".join(sorted(known))
+            raise ConfigError(f"--option {pair}: unknown option; options: {options}")
+        out[name] = value.strip()
+    return out
+
+
 def _archive(args: argparse.Namespace) -> int:
     """MMOCR config + checkpoint, or PaddleOCR ONNX files (--det/--rec/--cls/--dict)."""
     import json
@@ -493,7 +520,7 @@ def _archive(args: argparse.Namespace) -> int:
             args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
             dict_file=args.dict_file, model_name=args.model_name or "ppocr",
             model_version=args.model_version, force=args.force,
-            settings=args.ppocr_settings, config=overrides,
+            settings=args.ppocr_settings, config=overrides, options=_pinned(args.options),
         )  # fmt: skip
         print("\n".join(str(out) for out in outs))
         return 0
@@ -508,6 +535,7 @@ def _archive(args: argparse.Namespace) -> int:
     out = archive_mmocr(
         args.config, args.checkpoint, args.output_folder, args.model_name,
         args.model_version, args.force, args.runtime or "torch",
+        options=_pinned(args.options),
     )  # fmt: skip
     print(out)
     return 0
@@ -521,6 +549,7 @@ def _compose(args: argparse.Namespace) -> int:
         args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
         model_name=args.model_name, model_version=args.model_version,
         rec_batch=args.rec_batch, drop_score=args.drop_score, force=args.force,
+        options=_pinned(args.options),
     )  # fmt: skip
     print(out)
     return 0

@@ -18,6 +18,7 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from ocrserve.settings import InputLimits
 
 __all__ = [
     "PDF_MAGIC",
+    "Document",
     "ImageInfo",
     "decode",
     "decode_base64",
@@ -37,6 +39,8 @@ __all__ = [
     "maybe_base64",
     "probe",
     "render_pdf",
+    "shrink_to",
+    "unshrink_boundaries",
 ]
 
 # We enforce our own cap (max_image_pixels) before decoding; Pillow's own warning/limit
@@ -164,21 +168,51 @@ def decode(data: bytes, max_pixels: int, *, exif_orientation: bool = True) -> np
     return _decode_frame(_open(data), max_pixels, exif_orientation, in_place=True)
 
 
+class Document(list[Any]):
+    """The pages of a PDF or multi-page TIFF (BGR arrays), with their page numbers (from 1)."""
+
+    def __init__(self, pages: Sequence[np.ndarray], numbers: Sequence[int]) -> None:
+        super().__init__(pages)
+        self.numbers = list(numbers)
+
+
 def decode_input(
-    data: bytes, limits: InputLimits, *, exif_orientation: bool = True
-) -> np.ndarray | list[np.ndarray]:
-    """An image as `decode` does, or the pages of a PDF or multi-page TIFF as a list of them."""
+    data: bytes,
+    limits: InputLimits,
+    *,
+    exif_orientation: bool = True,
+    pages: Sequence[tuple[int, int]] | None = None,
+) -> np.ndarray | Document:
+    """An image as `decode` does, or the pages of a PDF or multi-page TIFF as a `Document`.
+
+    ``pages`` selects a document's pages (ranges from 1, both ends included: the ``pages``
+    request option); `max_pages` and the pixel caps apply to the pages selected.
+    """
     if is_pdf(data):
-        return render_pdf(data, limits)
+        return render_pdf(data, limits, pages)
     img = _open(data)
     if img.format == "TIFF":
         try:
             frames = int(getattr(img, "n_frames", 1))
         except Exception as exc:  # a broken chain of pages
             raise InvalidInput(f"Cannot read the pages of the TIFF: {exc}") from exc
-        if frames > 1:
-            return _tiff_pages(img, frames, limits, exif_orientation)
+        if frames > 1 or pages:
+            return _tiff_pages(img, frames, limits, exif_orientation, pages)
     return _decode_frame(img, limits.max_pixels, exif_orientation, in_place=True)
+
+
+def _select(count: int, pages: Sequence[tuple[int, int]] | None, kind: str) -> list[int]:
+    """The 0-based indexes of the selected pages, in order, each once."""
+    if count < 1:
+        raise InvalidInput(f"The {kind} has no pages.")
+    if not pages:
+        return list(range(count))
+    last = max(b for _, b in pages)
+    if last > count:
+        raise InvalidInput(
+            f"Option 'pages' asks for page {last} but the {kind} has {count} page(s)."
+        )
+    return sorted({i - 1 for a, b in pages for i in range(a, b + 1)})
 
 
 def _decode_frame(
@@ -212,11 +246,16 @@ def _check_pages(count: int, limits: InputLimits, kind: str) -> None:
 
 
 def _tiff_pages(
-    img: Image.Image, frames: int, limits: InputLimits, exif_orientation: bool
-) -> list[np.ndarray]:
-    _check_pages(frames, limits, "TIFF")
+    img: Image.Image,
+    frames: int,
+    limits: InputLimits,
+    exif_orientation: bool,
+    pages: Sequence[tuple[int, int]] | None = None,
+) -> Document:
+    selected = _select(frames, pages, "TIFF")
+    _check_pages(len(selected), limits, "TIFF")
     sizes = []
-    for k in range(frames):  # every page's size from its header before any is decoded
+    for k in selected:  # every page's size from its header before any is decoded
         try:
             img.seek(k)
         except Exception as exc:
@@ -228,19 +267,21 @@ def _tiff_pages(
             raise
         sizes.append(img.width * img.height)
     _check_total_pixels(sizes, limits, "TIFF")
-    pages = []
-    for k in range(frames):
+    out = []
+    for k in selected:
         img.seek(k)
         try:
-            pages.append(_decode_frame(img, limits.max_pixels, exif_orientation, in_place=False))
+            out.append(_decode_frame(img, limits.max_pixels, exif_orientation, in_place=False))
         except OcrServeError as exc:
             exc.message = f"Page {k + 1}: {exc.message}"
             raise
-    return pages
+    return Document(out, [k + 1 for k in selected])
 
 
-def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
-    """Every page of a PDF as a BGR array at ``limits.dpi``.
+def render_pdf(
+    data: bytes, limits: InputLimits, pages: Sequence[tuple[int, int]] | None = None
+) -> Document:
+    """Every page of a PDF (or those ``pages`` selects) as a BGR array at ``limits.dpi``.
 
     The page count and each page's size in points are read from the document first, so a PDF
     over `max_pages`, or with a page over `max_pixels` at that resolution, renders nothing; all
@@ -259,12 +300,14 @@ def render_pdf(data: bytes, limits: InputLimits) -> list[np.ndarray]:
     try:
         if doc.formenv is not None:  # never: scripts run only in a form environment
             doc.close_forms()
-        _check_pages(len(doc), limits, "PDF")
+        selected = _select(len(doc), pages, "PDF")
+        _check_pages(len(selected), limits, "PDF")
         scale = limits.dpi / _POINTS_PER_INCH
-        sizes = [_check_page_size(doc, i, scale, limits) for i in range(len(doc))]
+        sizes = [_check_page_size(doc, i, scale, limits) for i in selected]
         _check_total_pixels(sizes, limits, "PDF")
         deadline = time.monotonic() + limits.render_timeout
-        return [_render_page(doc, i, scale, deadline, limits) for i in range(len(doc))]
+        rendered = [_render_page(doc, i, scale, deadline, limits) for i in selected]
+        return Document(rendered, [i + 1 for i in selected])
     except pdfium.PdfiumError as exc:
         raise InvalidInput(f"Cannot read the PDF: {exc}") from exc
     finally:
@@ -334,3 +377,31 @@ def _render_page(
         if bitmap is not None:
             bitmap.close()
         page.close()
+
+
+def shrink_to(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``img`` scaled down (area interpolation) so that its longer side is at most ``max_side``
+    (the image itself when it already fits or ``max_side`` is None)."""
+    h, w = img.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return img
+    import cv2
+
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def unshrink_boundaries(
+    boundaries: list[list[float]], shrunk: np.ndarray, original: np.ndarray
+) -> list[list[float]]:
+    """``[x1, y1, ..., score]`` boundaries found on ``shrunk`` in ``original``'s pixels."""
+    if shrunk is original:
+        return boundaries
+    fx = original.shape[1] / shrunk.shape[1]
+    fy = original.shape[0] / shrunk.shape[0]
+    out = []
+    for b in boundaries:
+        coords = [float(v) * (fx if k % 2 == 0 else fy) for k, v in enumerate(b[:-1])]
+        out.append([*coords, b[-1]])
+    return out

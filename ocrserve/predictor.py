@@ -10,13 +10,13 @@ dict per image, in the response form of its task (TorchServe/MMOCR shapes):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # the package's top level imports this module: keep it free of numpy
     import numpy as np
 
-__all__ = ["Predictor", "Task"]
+__all__ = ["Predictor", "Task", "predict_with"]
 
 Task = Literal["textdet", "textrecog", "e2e"]
 
@@ -35,6 +35,22 @@ class Predictor(Protocol):
         """Whether images are rotated by their EXIF orientation before prediction."""
         ...
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        """Predict a batch of BGR uint8 images; one result dict per image, in order."""
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Predict a batch of BGR uint8 images; one result dict per image, in order.
+
+        ``options`` are a request's validated options for the task (`ocrserve.options`); a
+        predictor that takes none may leave the parameter out (see `predict_with`).
+        """
         ...
+
+
+def predict_with(
+    predictor: Any, images: Sequence[np.ndarray], options: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """``predictor.predict(images, options)``; without options ``predict(images)``, so that a
+    predictor written before options existed still serves requests that set none."""
+    if options:
+        return list(predictor.predict(images, options))
+    return list(predictor.predict(images))

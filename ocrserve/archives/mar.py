@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ocrserve.errors import ArchiveError
+from ocrserve.errors import ArchiveError, OcrServeError
 from ocrserve.version import __version__
 
 __all__ = [
@@ -91,10 +91,17 @@ class Manifest:
 
 
 def new_manifest(
-    name: str, version: str, serialized_file: str, section: Mapping[str, Any]
+    name: str,
+    version: str,
+    serialized_file: str,
+    section: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ) -> Manifest:
-    """A manifest for an archive written now by this version of ocrserve."""
+    """A manifest for an archive written now by this version of ocrserve; ``options`` are the
+    request options it pins (`ocrserve.options`), checked against its task."""
     check_name(name, "model name")
+    if options:
+        section = {**section, "options": pinned_options(section.get("task"), options, name)}
     return Manifest(
         model_name=name,
         model_version=version,
@@ -104,6 +111,18 @@ def new_manifest(
         archiver_version=f"ocrserve-{__version__}",
         ocrserve={"format": ARCHIVE_FORMAT, **section},
     )
+
+
+def pinned_options(task: Any, options: Any, where: str) -> dict[str, Any]:
+    """The options an archive pins, typed; `ArchiveError` naming a bad one."""
+    from ocrserve.options import check_pinned
+
+    if not isinstance(options, Mapping):
+        raise ArchiveError(f"{where}: the pinned options are not an object")
+    try:
+        return check_pinned(str(task), options)
+    except OcrServeError as exc:
+        raise ArchiveError(f"{where}: pinned options: {exc.message}") from exc
 
 
 def check_name(value: str, what: str) -> str:
@@ -153,6 +172,8 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             raise ArchiveError(
                 f"{where}: unknown task {section.get('task')!r}; expected one of {', '.join(TASKS)}"
             )
+        if "options" in section:
+            pinned_options(section["task"], section["options"], where)
     elif not manifest.is_legacy_mmocr:
         raise ArchiveError(
             f"{where}: handler {manifest.handler!r} is Python code inside the archive; ocrserve "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["ModelSpec"]
 
@@ -20,3 +21,5 @@ class ModelSpec:
     url: str
     #: Which weights the model serves (the manifest's ``weights``, else its weight file's name).
     weights: str = ""
+    #: The request options the archive pins (`ocrserve.options`), typed.
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

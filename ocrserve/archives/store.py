@@ -127,6 +127,7 @@ class ModelStore:
             model_dir=str(dest),
             url=location if location.endswith(".mar") else path.name,
             weights=weights_of(manifest),
+            options=dict(manifest.ocrserve.get("options") or {}),
         )
 
     @staticmethod

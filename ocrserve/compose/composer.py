@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +117,10 @@ def compose_archive(
     drop_score: float = 0.0,
     force: bool = False,
     progress: Callable[[str], None] = _say,
+    options: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``output_folder/NAME.mar``: the parts checked and composed (see the module doc)."""
+    """Write ``output_folder/NAME.mar``: the parts checked and composed (see the module doc).
+    ``options``: request options the archive pins."""
     from ocrserve.compose.end_to_end import ComposedEndToEnd
     from ocrserve.ppocr.paddle_archiver import check_onnx, weights_line
     from ocrserve.ppocr.rec import PPOCRAngleClassifier
@@ -187,5 +189,5 @@ def compose_archive(
         }
         serialized = f"det/{manifests['det'].serialized_file}"
         progress(f"writing {out}")
-        return write_archive(out, new_manifest(name, version, serialized, section), files,
-                             force=force)  # fmt: skip
+        manifest = new_manifest(name, version, serialized, section, options)
+        return write_archive(out, manifest, files, force=force)

@@ -13,7 +13,7 @@ time, so a batch holds crops of similar width (padding stays small) and a page o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -23,9 +23,16 @@ from ocrserve.errors import ModelLoadError
 from ocrserve.ppocr.det import order_clockwise
 from ocrserve.ppocr.e2e import crop_quad, e2e_answers, reading_order
 from ocrserve.ppocr.rec import PPOCRAngleClassifier
-from ocrserve.predictor import Predictor
+from ocrserve.predictor import Predictor, predict_with
 
-__all__ = ["ComposedEndToEnd", "Line", "line_quad", "lines_and_crops", "text_and_score"]
+__all__ = [
+    "ComposedEndToEnd",
+    "Line",
+    "line_quad",
+    "lines_and_crops",
+    "reading_of",
+    "text_and_score",
+]
 
 #: One detected line: its quadrilateral (clockwise from top-left) and its detection score.
 Line = tuple[np.ndarray, float]
@@ -60,6 +67,20 @@ def text_and_score(answer: dict[str, Any]) -> tuple[str, float]:
     return text, float(score)
 
 
+def reading_of(answer: dict[str, Any]) -> tuple[str, float, list[float]]:
+    """`text_and_score` with the character scores: the answer's ``char_scores``, or its
+    per-character ``score`` list (NRTR's), else none."""
+    text, score = text_and_score(answer)
+    chars = answer.get("char_scores")
+    if chars is None and isinstance(answer.get("score"), (list, tuple)):
+        chars = answer["score"]
+    return text, score, [float(c) for c in chars or []]
+
+
+#: The options the composed model hands its detector.
+_DET_OPTIONS = ("box_score_threshold", "max_side")
+
+
 class ComposedEndToEnd:
     """Detection, optional angle classification and recognition by three separate models."""
 
@@ -87,29 +108,41 @@ class ComposedEndToEnd:
         #: Images are turned as the detector reads them; crops are cut from those pixels.
         self.exif_orientation = detector.exif_orientation
 
-    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """Text and score per crop: sorted by aspect ratio, ``rec_batch`` crops per call."""
+    def recognize(
+        self, crops: Sequence[np.ndarray], char_scores: bool = False
+    ) -> list[tuple[str, float, list[float]]]:
+        """Text, score and character scores per crop: sorted by aspect ratio, ``rec_batch``
+        crops per call (the recognizer is asked for character scores when ``char_scores``)."""
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
         order = [int(i) for i in np.argsort(ratios, kind="stable")]
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        results: list[tuple[str, float, list[float]]] = [("", 0.0, [])] * len(crops)
+        options = {"char_scores": True} if char_scores else None
         for start in range(0, len(order), self.rec_batch):
             chunk = order[start : start + self.rec_batch]
-            answers = self.recognizer.predict([crops[i] for i in chunk])
+            answers = predict_with(self.recognizer, [crops[i] for i in chunk], options)
             for i, answer in zip(chunk, answers):
-                results[i] = text_and_score(answer)
+                results[i] = reading_of(answer)
         return results
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        detected = self.detector.predict(images)
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        opts = options or {}
+        det_options = {k: opts[k] for k in _DET_OPTIONS if k in opts}
+        detected = predict_with(self.detector, images, det_options)
         per_image: list[list[tuple[np.ndarray, float, np.ndarray]]] = []
         crops: list[np.ndarray] = []
         for image, answer in zip(images, detected):
             lines = lines_and_crops(image, answer["boundary_result"])
             per_image.append(lines)
             crops.extend(crop for _, _, crop in lines)
+        found = [[(quad, score) for quad, score, _ in image_lines] for image_lines in per_image]
+        if opts.get("detect_only"):
+            return e2e_answers(found, [], 0.0, detect_only=True)
         # Every crop of every image of the batch goes through cls and rec together.
         if self.classifier is not None and crops:
             crops = self.classifier.upright(crops)
-        texts = self.recognize(crops)
-        found = [[(quad, score) for quad, score, _ in image_lines] for image_lines in per_image]
-        return e2e_answers(found, texts, self.drop_score)
+        with_chars = bool(opts.get("char_scores"))
+        texts = self.recognize(crops, with_chars)
+        drop_score = float(opts.get("drop_score", self.drop_score))
+        return e2e_answers(found, texts, drop_score, char_scores=with_chars)

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,10 @@ def archive_mmocr(
     force: bool = False,
     runtime: str = "torch",
     progress: Callable[[str], None] = _say,
+    options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``output_folder/NAME.mar``; NAME defaults to the checkpoint's stem. The name is
-    checked before any work is done."""
+    checked before any work is done. ``options``: request options the archive pins."""
     if runtime not in ("torch", "onnx"):
         raise ArchiveError(f"--runtime {runtime}: expected torch or onnx")
     name = check_name(model_name or Path(checkpoint_path).stem, "model name")
@@ -148,6 +149,6 @@ def archive_mmocr(
             "source_config": Path(config_path).name,
             "source_checkpoint": Path(checkpoint_path).name,
         }
-        manifest = new_manifest(name, version, WEIGHTS_NAME, section)
+        manifest = new_manifest(name, version, WEIGHTS_NAME, section, options)
         progress(f"writing {out}")
         return write_archive(out, manifest, files, force=force)

@@ -25,6 +25,7 @@ same numbers as one image at a time (padding would change DBNet's maps and CRNN'
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ocrserve.errors import CheckpointError, ConfigError, InvalidInput, ModelLoadError
+from ocrserve.imaging import shrink_to, unshrink_boundaries
 from ocrserve.mmocr.models import build_model
 from ocrserve.mmocr.models.detectors import SingleStageTextDetector
 from ocrserve.mmocr.models.keymap import rename_mmocr1_keys
@@ -50,6 +52,14 @@ __all__ = ["MMOCRPredictor", "Network"]
 #: A network other than the PyTorch model (ONNX Runtime's, `ocrserve.mmocr.onnx_export`):
 #: ``(batch, valid ratios) -> output`` as the PyTorch network gives it.
 Network = Callable[[Tensor, Tensor], Any]
+
+#: The attribute of each MMOCR postprocessor that thresholds the score it reports per box: the
+#: ``box_score_threshold`` option sets it. Other postprocessors' boxes are only filtered.
+BOX_SCORE_ATTRIBUTE = {
+    "DBPostprocessor": "min_text_score",
+    "PANPostprocessor": "min_text_avg_confidence",
+    "PSEPostprocessor": "min_text_avg_confidence",
+}
 
 
 class MMOCRPredictor:
@@ -180,8 +190,27 @@ class MMOCRPredictor:
         metas = [with_valid_ratio(s.meta, s.img.shape[-1]) for s in samples]
         return self.model(batch, metas)
 
-    def postprocess(self, samples: Sequence[Sample], outputs: Sequence[Tensor]) -> dict[str, Any]:
-        """One image's samples and raw outputs -> MMOCR's ``model_inference`` result."""
+    def _postprocessor(self, options: Mapping[str, Any]) -> Callable[[Any], list[list[float]]]:
+        """The detection postprocessor, with the request's ``box_score_threshold`` if any."""
+        threshold = options.get("box_score_threshold")
+        attribute = BOX_SCORE_ATTRIBUTE.get(type(self.postprocessor).__name__)
+        if threshold is None or attribute is None:
+            return self.postprocessor
+        changed = copy.copy(self.postprocessor)
+        setattr(changed, attribute, float(threshold))
+        return changed
+
+    def postprocess(
+        self,
+        samples: Sequence[Sample],
+        outputs: Sequence[Tensor],
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One image's samples and raw outputs -> MMOCR's ``model_inference`` result.
+
+        ``options`` (`ocrserve.options`): ``box_score_threshold`` for detectors,
+        ``char_scores`` for recognizers (the characters' scores of the text answered)."""
+        opts = options or {}
         if self.task == "textdet":
             if len(samples) != 1:
                 raise ConfigError(
@@ -189,11 +218,15 @@ class MMOCRPredictor:
                     f"{len(samples)} (MMOCR's detectors have no aug_test either)"
                 )
             assert isinstance(self.model, SingleStageTextDetector)
-            boundaries = self.postprocessor(_to_numpy(_batch_item(outputs[0], 0), squeeze=True))
+            postprocessor = self._postprocessor(opts)
+            boundaries = postprocessor(_to_numpy(_batch_item(outputs[0], 0), squeeze=True))
             scale_factor = np.broadcast_to(
                 np.asarray(samples[0].meta.get("scale_factor", 1.0), dtype=np.float32), (4,)
             )
             boundaries = rescale_boundaries(boundaries, scale_factor, self.model.downsample_ratio)
+            if "box_score_threshold" in opts:
+                threshold = float(opts["box_score_threshold"])
+                boundaries = [b for b in boundaries if b[-1] >= threshold]
             if not self.model.result_has_filename:
                 return {"boundary_result": boundaries}
             return {"boundary_result": boundaries, "filename": samples[0].meta.get("filename")}
@@ -201,8 +234,12 @@ class MMOCRPredictor:
             indexes, scores = self.convertor.tensor2idx(
                 outputs[0], [with_valid_ratio(samples[0].meta, samples[0].img.shape[-1])]
             )
-            return {"text": self.convertor.idx2str(indexes)[0], "score": scores[0]}
-        best_text, best_score = "", -1.0
+            text = self.convertor.idx2str(indexes)[0]
+            answer: dict[str, Any] = {"text": text, "score": scores[0]}
+            if opts.get("char_scores"):
+                answer["char_scores"] = [float(c) for c in scores[0]]
+            return answer
+        best_text, best_score, best_chars = "", -1.0, []
         for sample, out in zip(samples, outputs):
             indexes, scores = self.convertor.tensor2idx(
                 out, [with_valid_ratio(sample.meta, sample.img.shape[-1])]
@@ -210,17 +247,33 @@ class MMOCRPredictor:
             text = self.convertor.idx2str(indexes)[0]
             score = sum(scores[0]) / max(1, len(text))
             if score > best_score:
-                best_text, best_score = text, score
-        return {"text": best_text, "score": best_score}
+                best_text, best_score, best_chars = text, score, scores[0]
+        answer = {"text": best_text, "score": best_score}
+        if opts.get("char_scores"):
+            answer["char_scores"] = [float(c) for c in best_chars]
+        return answer
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        """Predict a batch of BGR uint8 images; one MMOCR result dict per image, in order."""
-        per_image = [self.preprocess(image) for image in images]
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Predict a batch of BGR uint8 images; one MMOCR result dict per image, in order.
+
+        ``options`` are a request's (`ocrserve.options`); a detector's ``max_side`` scales
+        larger images down before the pipeline, its boxes still in the image's pixels."""
+        opts = options or {}
+        max_side = opts.get("max_side") if self.task == "textdet" else None
+        inputs = [shrink_to(image, max_side) for image in images] if max_side else list(images)
+        per_image = [self.preprocess(image) for image in inputs]
         flat = [s for samples in per_image for s in samples]
         outputs = self.forward(flat)
         results, at = [], 0
-        for samples in per_image:
-            results.append(self.postprocess(samples, outputs[at : at + len(samples)]))
+        for k, samples in enumerate(per_image):
+            result = self.postprocess(samples, outputs[at : at + len(samples)], opts)
+            if inputs[k] is not images[k]:
+                result["boundary_result"] = unshrink_boundaries(
+                    result["boundary_result"], inputs[k], images[k]
+                )
+            results.append(result)
             at += len(samples)
         return results
 

@@ -12,8 +12,8 @@ PP-OCRv6 models raise the shorter side instead (``limit_type="min"``, capped by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
 
+from ocrserve.imaging import shrink_to
 from ocrserve.onnx_session import create_session
 from ocrserve.ppocr.weights import weights_path
 
@@ -166,18 +167,30 @@ class PPOCRDetector:
         self.session = create_session(model or weights_path("det"), threads)
         self._input = self.session.get_inputs()[0].name
 
-    def detect(self, img: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Boxes and scores for one BGR image."""
-        h, w = img.shape[:2]
-        resized = resize_for_det(img, self.settings)
-        x = normalize(resized, self.settings.mean, self.settings.std)
-        prob = self.session.run(None, {self._input: x})[0][0, 0]
-        return db_boxes(prob, h, w, self.settings)
+    def settings_for(self, options: Mapping[str, Any] | None) -> DBSettings:
+        """The settings with a request's ``box_score_threshold`` (`ocrserve.options`)."""
+        if options and "box_score_threshold" in options:
+            return replace(self.settings, box_thresh=float(options["box_score_threshold"]))
+        return self.settings
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+    def detect(
+        self, img: np.ndarray, settings: DBSettings | None = None, max_side: int | None = None
+    ) -> list[tuple[np.ndarray, float]]:
+        """Boxes and scores for one BGR image, in its pixels; ``max_side`` scales it down first."""
+        s = settings or self.settings
+        h, w = img.shape[:2]
+        resized = resize_for_det(shrink_to(img, max_side), s)
+        x = normalize(resized, s.mean, s.std)
+        prob = self.session.run(None, {self._input: x})[0][0, 0]
+        return db_boxes(prob, h, w, s)
+
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        settings, max_side = self.settings_for(options), (options or {}).get("max_side")
         results = []
         for img in images:
-            boxes = self.detect(img)
+            boxes = self.detect(img, settings, max_side)
             results.append(
                 {
                     "boundary_result": [

@@ -8,7 +8,7 @@ score below ``drop_score`` (PaddleOCR's 0.5) are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -67,8 +67,15 @@ class PPOCREndToEnd:
         self.recognizer = recognizer
         self.drop_score = drop_score
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        per_image = [self.detector.detect(img) for img in images]
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        opts = options or {}
+        settings = self.detector.settings_for(opts)
+        max_side = opts.get("max_side")
+        per_image = [self.detector.detect(img, settings, max_side) for img in images]
+        if opts.get("detect_only"):
+            return e2e_answers(per_image, [], 0.0, detect_only=True)
         # Every crop of every image of the batch goes through cls and rec together.
         crops: list[np.ndarray] = []
         for n, (img, boxes) in enumerate(zip(images, per_image)):
@@ -77,31 +84,47 @@ class PPOCREndToEnd:
             crops.extend(crop_quad(img, quad) for quad, _ in per_image[n])
         if self.classifier is not None and crops:
             crops = self.classifier.upright(crops)
-        texts = self.recognizer.recognize(crops) if crops else []
-        return e2e_answers(per_image, texts, self.drop_score)
+        texts = self.recognizer.read(crops) if crops else []
+        drop_score = float(opts.get("drop_score", self.drop_score))
+        return e2e_answers(per_image, texts, drop_score, char_scores=bool(opts.get("char_scores")))
 
 
 def e2e_answers(
     lines: Sequence[Sequence[tuple[np.ndarray, float]]],
-    texts: Iterable[tuple[str, float]],
+    texts: Iterable[tuple[Any, ...]],
     drop_score: float,
+    *,
+    char_scores: bool = False,
+    detect_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``e2e`` answer of each image: its ``(quad, box score)`` lines, in order, with the next
-    ``(text, score)`` of ``texts`` each; lines read with a score under ``drop_score`` left out."""
-    texts = iter(texts)
+    ``(text, score[, character scores])`` of ``texts`` each; lines read with a score under
+    ``drop_score`` left out. ``detect_only``: the lines' boxes alone (``texts`` is not read);
+    ``char_scores``: each line also has its characters' scores (the third item of its text)."""
     answers = []
+    if detect_only:
+        for image_lines in lines:
+            result = [
+                {"box": [float(v) for v in quad.reshape(-1)], "box_score": round(box_score, 6)}
+                for quad, box_score in image_lines
+            ]
+            answers.append({"result": result})
+        return answers
+    texts = iter(texts)
     for image_lines in lines:
         result = []
-        for (quad, box_score), (text, score) in zip(image_lines, texts):
+        for (quad, box_score), reading in zip(image_lines, texts):
+            text, score = reading[0], reading[1]
             if score < drop_score:
                 continue
-            result.append(
-                {
-                    "box": [float(v) for v in quad.reshape(-1)],
-                    "box_score": round(box_score, 6),
-                    "text": text,
-                    "text_score": round(score, 6),
-                }
-            )
+            line = {
+                "box": [float(v) for v in quad.reshape(-1)],
+                "box_score": round(box_score, 6),
+                "text": text,
+                "text_score": round(score, 6),
+            }
+            if char_scores:
+                line["char_scores"] = list(reading[2]) if len(reading) > 2 else []
+            result.append(line)
         answers.append({"result": result})
     return answers

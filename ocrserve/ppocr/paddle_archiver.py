@@ -26,6 +26,7 @@ import numpy as np
 
 from ocrserve.archives.mar import check_name, new_manifest, write_archive
 from ocrserve.errors import ArchiveError, ModelLoadError, OcrServeError
+from ocrserve.options import options_for
 
 __all__ = ["archive_paddle", "check_onnx"]
 
@@ -162,8 +163,10 @@ def archive_paddle(
     settings: str = "v6",
     config: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] = _say,
+    options: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Write ``NAME_det.mar``, ``NAME_rec.mar`` and ``NAME.mar`` (end to end) as the files allow."""
+    """Write ``NAME_det.mar``, ``NAME_rec.mar`` and ``NAME.mar`` (end to end) as the files allow.
+    ``options``: request options to pin, each in the archives whose task takes it."""
     from ocrserve.ppocr import SETTINGS_PRESETS, build_ppocr
     from ocrserve.ppocr.rec import dictionary_mismatch, read_dictionary
 
@@ -179,6 +182,13 @@ def archive_paddle(
         )
     name = check_name(model_name, "model name")
     version = check_name(model_version, "model version")
+    written_tasks = ["textdet"] * (det is not None) + ["textrecog"] * (rec is not None)
+    written_tasks += ["e2e"] * (det is not None and rec is not None)
+    for option in options or {}:
+        if not any(option in options_for(task) for task in written_tasks):
+            raise ArchiveError(
+                f"--option {option}: no archive written here ({', '.join(written_tasks)}) takes it"
+            )
     merged = _merge(SETTINGS_PRESETS[settings], config or {})
     sources = {"det": det, "rec": rec, "cls": cls}
     facts: dict[str, OnnxFacts] = {}
@@ -246,7 +256,8 @@ def archive_paddle(
             ARCNAMES[role]: path for role, path in task_files.items()
         }
         content[CONFIG_NAME] = json.dumps(merged, indent=2).encode()
-        manifest = new_manifest(model, version, ARCNAMES[roles[0]], section)
+        pinned = {k: v for k, v in (options or {}).items() if k in options_for(task)}
+        manifest = new_manifest(model, version, ARCNAMES[roles[0]], section, pinned)
         progress(f"writing {out}")
         written.append(write_archive(out, manifest, content, force=force))
     return written

@@ -13,7 +13,7 @@ probability of the kept characters. The angle classifier (PP-OCR mobile v2.0 cls
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ from ocrserve.ppocr.weights import weights_path
 __all__ = [
     "PPOCRAngleClassifier",
     "PPOCRRecognizer",
+    "Reading",
     "ctc_decode",
+    "ctc_read",
     "dictionary_mismatch",
     "model_dictionary",
     "read_dictionary",
@@ -46,8 +48,13 @@ def resize_norm_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, float]]:
-    """Greedy CTC: argmax per step, merge repeats, drop blanks (index 0)."""
+#: What a recognizer read in one crop: its text, its score and each character's score.
+Reading = tuple[str, float, list[float]]
+
+
+def ctc_read(probs: np.ndarray, charset: Sequence[str]) -> list[Reading]:
+    """Greedy CTC: argmax per step, merge repeats, drop blanks (index 0); the score is the mean
+    probability of the kept steps, each of which is a character's score."""
     idx = probs.argmax(axis=2)
     conf = probs.max(axis=2)
     out = []
@@ -55,9 +62,15 @@ def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, flo
         keep = row != 0
         keep[1:] &= row[1:] != row[:-1]
         text = "".join(charset[i] for i in row[keep])
-        score = float(row_conf[keep].mean()) if keep.any() else 0.0
-        out.append((text, score))
+        chars = row_conf[keep]
+        score = float(chars.mean()) if keep.any() else 0.0
+        out.append((text, score, [round(float(c), 6) for c in chars]))
     return out
+
+
+def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, float]]:
+    """`ctc_read` without the character scores."""
+    return [(text, score) for text, score, _ in ctc_read(probs, charset)]
 
 
 def read_dictionary(path: Path) -> list[str]:
@@ -116,23 +129,36 @@ class PPOCRRecognizer:
         #: (within the pixel cap) minutes. Real lines stay far below it.
         self.max_ratio = max_ratio
 
-    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """Text and score per crop, batching crops of similar aspect ratio together."""
+    def read(self, crops: Sequence[np.ndarray]) -> list[Reading]:
+        """Text, score and character scores per crop, batching crops of similar aspect ratio."""
         ratios = [min(self.max_ratio, c.shape[1] / max(c.shape[0], 1)) for c in crops]
         order = np.argsort(ratios, kind="stable")
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        results: list[Reading] = [("", 0.0, [])] * len(crops)
         for start in range(0, len(crops), self.batch_num):
             chunk = order[start : start + self.batch_num]
             max_ratio = max(self.min_width / self.height, *(ratios[i] for i in chunk))
             width = int(self.height * max_ratio)
             batch = np.stack([resize_norm_crop(crops[i], self.height, width) for i in chunk])
             probs = self.session.run(None, {self._input: batch})[0]
-            for i, res in zip(chunk, ctc_decode(probs, self.charset)):
+            for i, res in zip(chunk, ctc_read(probs, self.charset)):
                 results[i] = res
         return results
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        return [{"text": t, "score": round(s, 6)} for t, s in self.recognize(images)]
+    def recognize(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Text and score per crop (`read` without the character scores)."""
+        return [(text, score) for text, score, _ in self.read(crops)]
+
+    def predict(
+        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with_chars = bool((options or {}).get("char_scores"))
+        out: list[dict[str, Any]] = []
+        for text, score, chars in self.read(images):
+            answer: dict[str, Any] = {"text": text, "score": round(score, 6)}
+            if with_chars:
+                answer["char_scores"] = chars
+            out.append(answer)
+        return out
 
 
 class PPOCRAngleClassifier:

@@ -318,12 +318,19 @@ class Engine:
         runtime.scale(min_workers)
         return runtime
 
-    async def infer(self, name: str, version: str | None, body: bytes) -> Job:
-        """Queue one request and wait for it; the finished job carries result and timings."""
+    async def infer(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes,
+        options: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue one request and wait for it; the finished job carries result and timings.
+        ``options`` are the request's, already validated (`ocrserve.options.parse_options`)."""
         runtime = self.get(name, version)
         if not runtime.supervisors or (runtime.ready_workers == 0 and runtime.load_error):
             raise runtime.unserved()
-        job = Job(body, asyncio.get_running_loop().create_future())
+        job = Job(body, asyncio.get_running_loop().create_future(), options=options or {})
         if not runtime.queue.put(job):
             raise ServiceUnavailable(
                 f'Model "{name}" has no worker to serve inference request: its job queue is '

@@ -2,8 +2,9 @@
 ``GET /ocrserve/models`` (ocrserve's own: the served models for clients that hold only the
 inference key, such as the web page).
 
-Routes parse and validate, then hand raw image bytes to the engine. They never import torch
-or run a model: decoding and inference happen in worker processes.
+Routes parse and validate (the request's options too: `ocrserve.options`), then hand raw image
+bytes to the engine. They never import torch or run a model: decoding and inference happen in
+worker processes.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from starlette.routing import Route
 
 from ocrserve.errors import InternalServerError, InvalidInput, PayloadTooLarge
 from ocrserve.imaging import decode_base64, is_pdf, maybe_base64, probe
+from ocrserve.options import parse_options, task_schema
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import json_response
 
-__all__ = ["MODELS_PATH", "check_response_size", "inference_routes", "infer_images", "read_body"]
+__all__ = [
+    "MODELS_PATH",
+    "check_response_size",
+    "image_from_request",
+    "infer_images",
+    "inference_routes",
+    "read_body",
+]
 
 #: ocrserve's route listing the served models on the inference port (TorchServe has none).
 MODELS_PATH = "/ocrserve/models"
@@ -77,7 +86,11 @@ async def _discard(request: Request, budget: int) -> None:
         pass
 
 
-async def _multipart_image(request: Request, body: bytes) -> bytes:
+#: A request's form of the image (or PDF) bytes, and the option fields sent beside them.
+Payload = tuple[bytes, dict[str, Any]]
+
+
+async def _multipart_image(request: Request, body: bytes) -> Payload:
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
@@ -87,21 +100,35 @@ async def _multipart_image(request: Request, body: bytes) -> bytes:
     except MultiPartException as exc:
         raise InvalidInput(f"Malformed multipart body: {exc.message}") from exc
     try:
+        image: bytes | None = None
         for name in IMAGE_FIELDS:
             value = form.get(name)
             if isinstance(value, UploadFile):
-                return await value.read()
+                image = await value.read()
+                break
             if isinstance(value, str) and value:
-                return decode_base64(value.encode())
-        raise InvalidInput(
-            "Multipart body has no image: send it in the field 'data' or 'file' "
-            f"(fields received: {', '.join(form.keys()) or 'none'})."
-        )
+                image = decode_base64(value.encode())
+                break
+        if image is None:
+            raise InvalidInput(
+                "Multipart body has no image: send it in the field 'data' or 'file' "
+                f"(fields received: {', '.join(form.keys()) or 'none'})."
+            )
+        options: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if key in IMAGE_FIELDS:
+                continue
+            if not isinstance(value, str):
+                raise InvalidInput(f"Multipart field '{key}' is a file; options are text fields.")
+            if key in options:
+                raise InvalidInput(f"Option '{key}' is given twice.")
+            options[key] = value
+        return image, options
     finally:
         await form.close()
 
 
-def _json_image(body: bytes) -> bytes:
+def _json_image(body: bytes) -> Payload:
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
@@ -109,11 +136,15 @@ def _json_image(body: bytes) -> bytes:
     value = doc.get("data", doc.get("body")) if isinstance(doc, dict) else doc
     if not isinstance(value, str) or not value:
         raise InvalidInput('JSON body must be {"data": "<base64 image>"} or a base64 string.')
-    return decode_base64(value.encode())
+    options = {}
+    if isinstance(doc, dict):
+        options = {k: v for k, v in doc.items() if k not in IMAGE_FIELDS}
+    return decode_base64(value.encode()), options
 
 
-async def image_from_request(request: Request, limit: int) -> bytes:
-    """The image (or PDF) bytes of a prediction request, in any of the accepted forms."""
+async def image_from_request(request: Request, limit: int) -> Payload:
+    """The image (or PDF) bytes of a prediction request, in any of the accepted forms, and the
+    options sent in the body (JSON fields beside ``data``, multipart fields beside the image)."""
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
@@ -123,16 +154,39 @@ async def image_from_request(request: Request, limit: int) -> bytes:
     if ctype == "application/pdf":
         if not is_pdf(body):
             raise InvalidInput("Body declared as application/pdf does not start with %PDF-.")
-        return body
-    return maybe_base64(body)
+        return body, {}
+    return maybe_base64(body), {}
+
+
+def query_options(request: Request) -> dict[str, str]:
+    """The options given as query parameters; one given twice is a 400."""
+    out: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in out:
+            raise InvalidInput(f"Option '{key}' is given twice.")
+        out[key] = value
+    return out
+
+
+def merged_options(query: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Query and body options together; one given in both places is a 400."""
+    for key in body:
+        if key in query:
+            raise InvalidInput(f"Option '{key}' is given both in the query and in the body.")
+    return {**query, **body}
 
 
 async def infer_images(
-    engine: Engine, request: Request, name: str, version: str | None, images: Sequence[bytes]
+    engine: Engine,
+    request: Request,
+    name: str,
+    version: str | None,
+    images: Sequence[bytes],
+    options: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Every image's result, in order: each is checked (`probe`), then all go to
-    `Engine.infer` at once, so the engine batches them. The request's timings (for metrics)
-    are the slowest image's."""
+    `Engine.infer` at once (with the request's validated ``options``), so the engine batches
+    them. The request's timings (for metrics) are the slowest image's."""
     for i, data in enumerate(images):
         try:
             probe(data, engine.settings.max_image_pixels)
@@ -141,7 +195,8 @@ async def infer_images(
                 exc.message = f"Image {i}: {exc.message}"
             raise
     jobs = await asyncio.gather(
-        *(engine.infer(name, version, data) for data in images), return_exceptions=True
+        *(engine.infer(name, version, data, options) for data in images),
+        return_exceptions=True,
     )
     for job in jobs:
         if isinstance(job, BaseException):
@@ -181,16 +236,21 @@ def inference_routes(engine: Engine) -> list[Route]:
                 "modelVersion": default.spec.version,
                 "task": default.spec.task,
                 "versions": sorted(engine.models[name]),
+                "options": task_schema(default.spec.task, default.spec.options),
             })  # fmt: skip
         return json_response({"models": models})
 
     async def predict(request: Request) -> Response:
         name = request.path_params["model_name"]
         version = request.path_params.get("model_version")
-        engine.get(name, version)  # 404 before reading a body for a model that is not there
+        # 404 before reading a body for a model that is not there; 400 for a bad query option
+        spec = engine.get(name, version).spec
         request.state.model, request.state.version = name, version
-        data = await image_from_request(request, settings.max_request_size)
-        [result] = await infer_images(engine, request, name, version, [data])
+        query = query_options(request)
+        parse_options(spec.task, query, spec.options)
+        data, fields = await image_from_request(request, settings.max_request_size)
+        options = parse_options(spec.task, merged_options(query, fields), spec.options)
+        [result] = await infer_images(engine, request, name, version, [data], options)
         response = json_response(result, trailing_newline=False)
         check_response_size(len(response.body), settings.max_response_size)
         return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocrserve.options import OPTIONS, task_schema
 from ocrserve.version import __version__
 
 __all__ = ["inference_openapi"]
@@ -46,6 +47,7 @@ _RESULT = {
                         "required": ["text", "score"],
                         "properties": {
                             "text": {"type": "string"},
+                            "char_scores": {"type": "array", "items": {"type": "number"}},
                             # NRTR answers per-character scores, as MMOCR 0.6.3 did.
                             "score": {
                                 "oneOf": [
@@ -68,6 +70,10 @@ _RESULT = {
                                         "box_score": {"type": "number"},
                                         "text": {"type": "string"},
                                         "text_score": {"type": "number"},
+                                        "char_scores": {
+                                            "type": "array",
+                                            "items": {"type": "number"},
+                                        },
                                     },
                                 },
                             }
@@ -98,6 +104,29 @@ _RESULT = {
     },
 }
 
+_TASKS = ("textdet", "textrecog", "e2e")
+
+
+def _option_params() -> list[dict[str, Any]]:
+    """Each request option as a query parameter (`ocrserve.options`)."""
+    params = []
+    for option in OPTIONS:
+        schema = option.schema()
+        tasks = ", ".join(t for t in _TASKS if t in option.tasks)
+        params.append({
+            "in": "query",
+            "name": option.name,
+            "required": False,
+            "schema": {k: v for k, v in schema.items() if k != "description"},
+            "description": f"{schema['description']} Models: {tasks}. Also accepted as a JSON "
+            "field beside data or a multipart field; an option the model's task does not take, "
+            "or one its archive pins to another value, is a 400.",
+        })  # fmt: skip
+    return params
+
+
+_OPTION_PROPERTIES = {o.name: o.schema() for o in OPTIONS}
+
 _BODY = {
     "description": "An image or a PDF: raw bytes, multipart field 'data' or 'file', base64 "
     'text, or JSON {"data": "<base64>"}.',
@@ -109,11 +138,17 @@ _BODY = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "properties": {"data": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "data": {"type": "string", "format": "binary"},
+                    **_OPTION_PROPERTIES,
+                },
             }
         },
         "application/json": {
-            "schema": {"type": "object", "properties": {"data": {"type": "string"}}}
+            "schema": {
+                "type": "object",
+                "properties": {"data": {"type": "string"}, **_OPTION_PROPERTIES},
+            }
         },
     },
 }
@@ -158,11 +193,11 @@ _SERVED_MODELS = {
 def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     op = {
         "description": description,
-        "parameters": params,
+        "parameters": [*params, *_option_params()],
         "requestBody": _BODY,
         "responses": {
             "200": _RESULT,
-            "400": _err("Empty, undecodable or invalid input"),
+            "400": _err("Empty, undecodable or invalid input, or an invalid option"),
             "404": _err("Model not found or Model Version not found"),
             "413": _err(
                 "Body over max_request_size, image or PDF page over max_image_pixels, or PDF "
@@ -240,6 +275,9 @@ def inference_openapi() -> dict[str, Any]:
                 "Predictions entry point for a given model version.", [_NAME, _VERSION]
             ),
             **_kserve_paths(),
+        },
+        "components": {
+            "schemas": {f"{task}Options": task_schema(task) for task in _TASKS},
         },
     }
 

@@ -68,8 +68,13 @@ class Worker:
             raise error_from_name(name, message)
         self.device = str(msg.get("device", "cpu"))
 
-    def roundtrip(self, bodies: list[bytes]) -> list[dict[str, Any]]:
-        self.conn.send_bytes(json.dumps({"n": len(bodies)}).encode())
+    def roundtrip(
+        self, bodies: list[bytes], options: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        header: dict[str, Any] = {"n": len(bodies)}
+        if options and any(options):
+            header["options"] = options
+        self.conn.send_bytes(json.dumps(header).encode())
         for body in bodies:
             self.conn.send_bytes(body)
         return list(json.loads(self.conn.recv_bytes())["results"])

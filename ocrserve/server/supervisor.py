@@ -49,6 +49,8 @@ class Job:
 
     body: bytes
     future: asyncio.Future[dict[str, Any]]
+    #: The request's validated options (`ocrserve.options`); empty for none.
+    options: dict[str, Any] = field(default_factory=dict)
     enqueued: float = field(default_factory=time.monotonic)
     #: Set when a worker takes the job: seconds it waited, and the worker's batch time.
     queue_s: float = 0.0
@@ -350,7 +352,10 @@ class Supervisor:
             _fail(batch, InternalServerError(f"Worker of model {name} died"))
             return False
         call = asyncio.get_running_loop().run_in_executor(
-            worker.executor, worker.roundtrip, [j.body for j in batch]
+            worker.executor,
+            worker.roundtrip,
+            [j.body for j in batch],
+            [j.options for j in batch],
         )
         try:
             results = await asyncio.wait_for(call, timeout)

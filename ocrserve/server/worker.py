@@ -1,7 +1,8 @@
 """The worker process: load one model, then answer batches sent over a pipe until it closes.
 
-The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k}`` followed
-by ``k`` raw request bodies as byte frames; the worker answers with one JSON frame
+The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k}`` (with
+``"options"``, one dict per body, when a request set any) followed by ``k`` raw request bodies
+as byte frames; the worker answers with one JSON frame
 ``{"results": [{"ok": result} | {"error": [type, message]}, ...]}``. So nothing a client sent is
 ever unpickled, in this process or the server's. Decoding happens here, off the event loop.
 
@@ -77,46 +78,69 @@ def _error(exc: BaseException) -> dict[str, Any]:
     return {"error": ["InternalServerError", f"{type(exc).__name__}: {exc}"]}
 
 
-def _answer(predictor: Any, bodies: list[bytes], limits: InputLimits) -> list[dict[str, Any]]:
-    """One answer per body. Images go through the model as one batch; the pages of each
-    document (a PDF, a multi-page TIFF) as a batch of their own, answered as ``{"pages": [...]}``.
-    """
-    from ocrserve.imaging import decode_input
+def _answer(
+    predictor: Any,
+    bodies: list[bytes],
+    limits: InputLimits,
+    options: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One answer per body. Images with the same options go through the model as one batch;
+    the pages of each document (a PDF, a multi-page TIFF) as a batch of their own, answered as
+    ``{"pages": [...]}``. The document options (``dpi``, ``pages``) go to the reader, the
+    others to the predictor (`ocrserve.options`)."""
+    from dataclasses import replace
+
+    from ocrserve.imaging import Document, decode_input
+    from ocrserve.options import parse_pages, split_options
+    from ocrserve.predictor import predict_with
 
     out: list[dict[str, Any] | None] = [None] * len(bodies)
-    images, where = [], []
-    documents: list[tuple[int, list[Any]]] = []
+    groups: dict[str, tuple[dict[str, Any], list[Any], list[int]]] = {}
+    documents: list[tuple[int, Document, dict[str, Any]]] = []
     for i, body in enumerate(bodies):
+        document_options, model_options = split_options((options or [{}] * len(bodies))[i])
         try:
-            decoded = decode_input(body, limits, exif_orientation=predictor.exif_orientation)
+            read_limits = limits
+            if "dpi" in document_options:
+                read_limits = replace(limits, dpi=int(document_options["dpi"]))
+            pages = document_options.get("pages")
+            decoded = decode_input(
+                body,
+                read_limits,
+                exif_orientation=predictor.exif_orientation,
+                pages=parse_pages(pages) if pages else None,
+            )
         except Exception as exc:  # each bad input fails alone
             out[i] = _error(exc)
             continue
-        if isinstance(decoded, list):
-            documents.append((i, decoded))
+        if isinstance(decoded, Document):
+            documents.append((i, decoded, model_options))
         else:
-            images.append(decoded)
-            where.append(i)
-    if images:
+            key = json.dumps(model_options, sort_keys=True)
+            group = groups.setdefault(key, (model_options, [], []))
+            group[1].append(decoded)
+            group[2].append(i)
+    for model_options, images, where in groups.values():
         try:
-            results = predictor.predict(images)
+            results = predict_with(predictor, images, model_options)
             for i, res in zip(where, results):
                 out[i] = {"ok": res}
         except Exception as exc:
             for i in where:
                 out[i] = _error(exc)
-    for i, pages in documents:
+    for i, document, model_options in documents:
         try:
-            out[i] = {"ok": {"pages": _pages(pages, predictor.predict(pages))}}
+            results = predict_with(predictor, document, model_options)
+            out[i] = {"ok": {"pages": _pages(document, results)}}
         except Exception as exc:
             out[i] = _error(exc)
     return [o if o is not None else {"error": ["InternalServerError", "no result"]} for o in out]
 
 
-def _pages(pages: list[Any], results: list[Any]) -> list[dict[str, Any]]:
+def _pages(document: Any, results: list[Any]) -> list[dict[str, Any]]:
     """Each page's answer with its number (from 1) and its size in pixels as the model saw it."""
     out = []
-    for number, (page, res) in enumerate(zip(pages, results), start=1):
+    for number, page, res in zip(document.numbers, document, results):
         height, width = page.shape[:2]
         answer = res if isinstance(res, dict) else {"result": res}
         out.append({"page": number, "width": int(width), "height": int(height), **answer})
@@ -169,5 +193,5 @@ def worker_main(
             return
         msg = json.loads(header)
         bodies = [conn.recv_bytes() for _ in range(int(msg["n"]))]
-        results = _answer(predictor, bodies, limits)
+        results = _answer(predictor, bodies, limits, msg.get("options"))
         conn.send_bytes(json.dumps({"results": results}).encode())

@@ -140,6 +140,7 @@ def test_feature_packages_exist() -> None:
         "errors",
         "imaging",
         "onnx_session",
+        "options",
         "predictor",
         "registry",
         "settings",

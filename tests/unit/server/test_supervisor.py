@@ -71,7 +71,9 @@ class FakeWorker:
         if self.load_error is not None:
             raise self.load_error
 
-    def roundtrip(self, bodies: list[bytes]) -> list[dict[str, Any]]:
+    def roundtrip(
+        self, bodies: list[bytes], options: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         time.sleep(self.batch_s)
         if not self.process.alive:
             raise EOFError("worker died")
