@@ -149,6 +149,8 @@ def _coerce(option: Option, value: Any) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise InvalidInput(f"Option '{name}' must be true or false, not {value!r}.")

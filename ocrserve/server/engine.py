@@ -171,6 +171,7 @@ class ModelRuntime:
             "isDefault": self.spec.version == default_version,
             "task": self.spec.task,
             "weights": self.spec.weights,
+            "pinnedOptions": self.spec.options,
             "status": "Healthy" if self.ready_workers or not cfg.min_workers else "Unhealthy",
             "workers": workers,
             "jobQueueStatus": {

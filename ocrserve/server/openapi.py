@@ -438,6 +438,8 @@ _DESCRIBE = {
             "responseTimeout": {"type": "integer"}, "startupTimeout": {"type": "integer"},
             "loadedAtStartup": {"type": "boolean"}, "status": {"type": "string"},
             "task": {"type": "string"}, "weights": {"type": "string"},
+            "pinnedOptions": {"type": "object", "description": "Request options the archive "
+                              "pins (ocrserve.options): requests may not change them."},
             "workers": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"}, "startTime": {"type": "string"},
                 "status": {"type": "string"}, "memoryUsage": {"type": "integer"},

@@ -168,3 +168,39 @@ def test_fcenet_polygons_are_cut_by_their_min_area_rectangle(served) -> None:  #
         corners(cv2.boxPoints(cv2.minAreaRect(np.float32(p[:-1]).reshape(-1, 2)))) for p in polygons
     )
     np.testing.assert_allclose(boxes, rects, atol=0.02)
+
+
+def test_options_reach_mmocr_parts(served) -> None:  # type: ignore[no-untyped-def]
+    """Request options on a composed MMOCR DBNet + CRNN: the detector's (box threshold,
+    max_side) and the recognizer's (char_scores) reach the parts; detect_only skips CRNN."""
+    srv, _ = served
+    body = (FIXTURES / "images" / "det_1280x720.jpg").read_bytes()
+
+    def put(**params: Any) -> list[dict[str, Any]]:
+        resp = httpx.put(f"{srv.url}/predictions/dbnet_crnn", params=params, content=body,
+                         timeout=120)  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        return list(resp.json()["result"])
+
+    default = put()
+    with_chars = put(char_scores="true")
+    assert [line["text"] for line in with_chars] == [line["text"] for line in default]
+    for line in with_chars:
+        assert len(line["char_scores"]) == len(line["text"])
+        mean = sum(line["char_scores"]) / max(1, len(line["text"]))
+        assert mean == pytest.approx(line["text_score"], abs=1e-6)
+    boxes = put(detect_only="true")
+    assert [(b["box"], b["box_score"]) for b in boxes] == [
+        (line["box"], line["box_score"]) for line in default
+    ]
+    scores = sorted(line["box_score"] for line in default)
+    distinct = sorted(set(scores))
+    assert len(distinct) > 1
+    cut = (distinct[len(distinct) // 2 - 1] + distinct[len(distinct) // 2]) / 2  # between two
+    kept = put(detect_only="true", box_score_threshold=cut)
+    assert sorted(b["box_score"] for b in kept) == [s for s in scores if s >= cut]
+    # (The slim DBNet's boxes are noise, so only that max_side reaches it is checked here; the
+    # geometry is in tests/unit/mmocr/test_mmocr_predictor.py.)
+    small = put(detect_only="true", max_side=320)
+    assert small != boxes
+    assert all(-2 <= x <= 1282 for b in small for x in b["box"][0::2])

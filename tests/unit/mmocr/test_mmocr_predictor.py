@@ -214,3 +214,39 @@ def test_cuda_precision_is_full_fp32_unless_tf32_is_asked_for() -> None:
         assert torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cudnn.allow_tf32 = before
+
+
+def test_request_options(detector: MMOCRPredictor, recognizer: MMOCRPredictor) -> None:
+    """``box_score_threshold`` sets DBNet's min_text_score (lower finds more, higher fewer),
+    ``max_side`` detects on a smaller image answered in the image's pixels, and
+    ``char_scores`` gives the characters' scores of the answered text."""
+    images = _images()
+    default = detector.predict(images)
+    scores = [b[-1] for r in default for b in r["boundary_result"]]
+    assert min(scores) >= 0.3 and len(set(scores)) > 2  # DBNet's own threshold
+    cut = sorted(scores)[len(scores) // 2]
+    high = detector.predict(images, {"box_score_threshold": cut})
+    assert sorted(b[-1] for r in high for b in r["boundary_result"]) == sorted(
+        s for s in scores if s >= cut
+    )
+    assert detector.postprocessor.min_text_score == 0.3  # the request changed a copy
+    detector.postprocessor.min_text_score = cut  # a model whose own threshold is higher
+    try:
+        assert detector.predict(images) == high
+        assert detector.predict(images, {"box_score_threshold": 0.3}) == default
+    finally:
+        detector.postprocessor.min_text_score = 0.3
+    big = np.ascontiguousarray(np.repeat(np.repeat(images[0], 4, axis=0), 4, axis=1))
+    (shrunk,) = detector.predict([big], {"max_side": 70})
+    (direct,) = detector.predict([images[0]])
+    assert len(shrunk["boundary_result"]) == len(direct["boundary_result"])
+    for s, d in zip(shrunk["boundary_result"], direct["boundary_result"]):
+        assert s[:-1] == pytest.approx([4 * v for v in d[:-1]], abs=1e-3)
+        assert s[-1] == pytest.approx(d[-1], abs=1e-6)
+    for plain, with_chars in zip(
+        recognizer.predict(images), recognizer.predict(images, {"char_scores": True})
+    ):
+        assert with_chars["text"] == plain["text"] and with_chars["score"] == plain["score"]
+        assert len(with_chars["char_scores"]) == len(plain["text"])
+        total = sum(with_chars["char_scores"]) / max(1, len(plain["text"]))
+        assert total == pytest.approx(plain["score"])

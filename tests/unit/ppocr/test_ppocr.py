@@ -11,9 +11,15 @@ import pytest
 from ocrserve.errors import ModelNotFound
 from ocrserve.imaging import decode
 from ocrserve.ppocr import BUILTIN_MODELS, DEFAULT_CONFIG, build_builtin
-from ocrserve.ppocr.det import DBSettings, db_boxes, order_clockwise, resize_for_det
+from ocrserve.ppocr.det import (
+    DBSettings,
+    PPOCRDetector,
+    db_boxes,
+    order_clockwise,
+    resize_for_det,
+)
 from ocrserve.ppocr.e2e import PPOCREndToEnd, crop_quad, reading_order
-from ocrserve.ppocr.rec import ctc_decode, read_dictionary
+from ocrserve.ppocr.rec import ctc_decode, ctc_read, read_dictionary
 from tests.conftest import DEMO
 
 
@@ -61,6 +67,33 @@ def test_db_boxes_on_synthetic_map() -> None:
     assert score == pytest.approx(0.9, abs=1e-3)
     # The map is half the image size; unclip grows the 120 x 20 region on every side.
     assert box[0][0] < 60 and box[0][1] < 40 and box[2][0] > 298 and box[2][1] > 78
+
+
+def test_box_score_threshold_replaces_box_thresh() -> None:
+    """The request option sets DB's own box threshold: under the model's it finds boxes the
+    model would drop, over it fewer."""
+    prob = np.zeros((100, 200), np.float32)
+    prob[20:40, 30:150] = 0.9
+    prob[60:80, 30:150] = 0.5  # a faint line, under box_thresh 0.6
+    settings = DBSettings()
+    assert len(db_boxes(prob, 200, 400, settings)) == 1
+    detector = PPOCRDetector.__new__(PPOCRDetector)
+    detector.settings = settings
+    assert detector.settings_for(None) is settings
+    low = detector.settings_for({"box_score_threshold": 0.4})
+    assert low.box_thresh == 0.4 and len(db_boxes(prob, 200, 400, low)) == 2
+    high = detector.settings_for({"box_score_threshold": 0.95})
+    assert db_boxes(prob, 200, 400, high) == []
+
+
+def test_ctc_read_gives_character_scores() -> None:
+    charset = ["<blank>", "a", "b"]
+    probs = np.full((1, 4, 3), 0.1, np.float32)
+    for t, (c, p) in enumerate([(1, 0.8), (0, 0.9), (2, 0.6), (2, 0.7)]):
+        probs[0, t, c] = p
+    ((text, score, chars),) = ctc_read(probs, charset)
+    assert text == "ab" and chars == pytest.approx([0.8, 0.6])
+    assert score == pytest.approx(0.7)
 
 
 def test_ctc_decode_merges_repeats_and_blanks() -> None:
