@@ -40,6 +40,8 @@ MODELS = [
     "satrn_small",
     "master_r31_12e_ST_MJ_SA",
     "abinet_vision_only_academic",
+    "sar_r31_sequential_decoder_academic",
+    "abinet_academic",
 ]
 IMAGES = ["rec_100x32.png", "rec_160x48.jpg", "rec_64x32.png", "rec_32x100_vertical.png"]
 
@@ -50,6 +52,14 @@ pytestmark = needs_shared("fixtures/mmocr-0.6.3/textrecog", "fixtures/mmocr-0.6.
 DEFAULT = object()
 ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
     "sar_r31_parallel_decoder_academic": {
+        "model.backbone.channels": DEFAULT,
+        "model.encoder.d_model": DEFAULT,
+        "model.encoder.d_enc": DEFAULT,
+        "model.decoder.d_model": DEFAULT,
+        "model.decoder.d_enc": DEFAULT,
+        "model.decoder.d_k": 512,
+    },
+    "sar_r31_sequential_decoder_academic": {
         "model.backbone.channels": DEFAULT,
         "model.encoder.d_model": DEFAULT,
         "model.encoder.d_enc": DEFAULT,
@@ -94,6 +104,17 @@ ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
         "model.encoder.encoder.d_inner": 2048,
         "model.encoder.decoder.in_channels": 512,
         "model.encoder.decoder.num_channels": 64,
+    },
+    "abinet_academic": {
+        "model.backbone.stem_channels": DEFAULT,
+        "model.backbone.base_channels": DEFAULT,
+        "model.encoder.encoder.d_model": 512,
+        "model.encoder.encoder.d_inner": 2048,
+        "model.encoder.decoder.in_channels": 512,
+        "model.encoder.decoder.num_channels": 64,
+        "model.decoder.d_model": 512,
+        "model.decoder.d_inner": 2048,
+        "model.fuser.d_model": 512,
     },
 }
 

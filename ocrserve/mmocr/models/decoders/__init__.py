@@ -10,6 +10,7 @@ from ocrserve.mmocr.models.decoders import (
     nrtr_decoder,
     robust_scanner_decoder,
     sar_decoder,
+    sequential_sar_decoder,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "nrtr_decoder",
     "robust_scanner_decoder",
     "sar_decoder",
+    "sequential_sar_decoder",
 ]
