@@ -1,8 +1,10 @@
-"""MMOCR 0.6.3 parity of the recognition zoo (issue 9): SAR, NRTR, RobustScanner, SATRN, MASTER
-and ABINet (vision only), on the slim fixtures of ``../shared/fixtures/mmocr-0.6.3/textrecog``.
+"""MMOCR 0.6.3 parity of the recognition zoo (issues 9 and 21): SAR (parallel and sequential
+decoders), NRTR, RobustScanner, SATRN, MASTER and ABINet (vision only, and with its language
+model), on the slim fixtures of ``../shared/fixtures/mmocr-0.6.3/textrecog``.
 
 Per fixture and image: the preprocessed tensor of every test-time variant (<= 1e-5), the raw
-outputs of the backbone, the encoder and the decoder (<= 1e-4), the text (identical) and the
+outputs of the backbone, the encoder and the decoder (<= 1e-4; for ABINet's language model, the
+decoder and fuser of every iteration), the text (identical) and the
 score or per-character scores (<= 1e-4). And per architecture: a state dict with the names and
 shapes of ``keys_full.json`` loads strictly into the full-size model built from the original
 config (the fixture's config with its ``slim_overrides`` undone).
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 
 from ocrserve.mmocr import load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
+from ocrserve.mmocr.models.recognizers.abinet import ABINet  # noqa: E402
 from ocrserve.mmocr.pipelines import Sample  # noqa: E402
 from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
@@ -186,6 +189,27 @@ def test_stages_and_result(model: str, image: str) -> None:
         assert max(abs(a - b) for a, b in zip(result["score"], expected["score"])) <= 1e-4
     else:
         assert abs(result["score"] - expected["score"]) <= 1e-4
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_abinet_language_model_iterations(image: str) -> None:
+    """ABINet with its language model: the language decoder and the fuser of every iteration of
+    every test-time variant, numbered by call as the fixture's hooks numbered them (``#k``)."""
+    model = "abinet_academic"
+    predictor = _predictor(model)
+    assert isinstance(predictor.model, ABINet)
+    iters = predictor.model.iter_size
+    tensors = np.load(RECOG / model / "base" / f"{image.rsplit('.', 1)[0]}.tensors.npz")
+    for k, sample in enumerate(predictor.preprocess(_image(image))):
+        with torch.inference_mode():
+            stages = predictor.model.run(torch.from_numpy(sample.img[None]), [_meta(sample)])
+        assert len(stages["decoders"]) == len(stages["fusers"]) == iters
+        for i in range(iters):
+            suffix = f"#{k * iters + i}" if k * iters + i else ""
+            for key, value in stages["decoders"][i].items():
+                assert _max_diff(value.numpy(), tensors[f"out.decoder{suffix}.{key}"]) <= 1e-4
+            got = stages["fusers"][i]["logits"].numpy()
+            assert _max_diff(got, tensors[f"out.fuser{suffix}.logits"]) <= 1e-4
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ocrserve.mmocr.models.decoders import (
+    abinet_language_decoder,
     abinet_vision_decoder,
     attention_decoders,
     crnn_decoder,
@@ -14,6 +15,7 @@ from ocrserve.mmocr.models.decoders import (
 )
 
 __all__ = [
+    "abinet_language_decoder",
     "abinet_vision_decoder",
     "attention_decoders",
     "crnn_decoder",
