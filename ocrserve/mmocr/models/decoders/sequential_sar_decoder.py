@@ -26,6 +26,21 @@ from ocrserve.mmocr.models.valid_ratio import column_is_valid, valid_ratios
 __all__ = ["SequentialSARDecoder"]
 
 
+def _lstm_step(cell: nn.Module, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """One ``nn.LSTMCell`` step, written out as ATen's CPU ``lstm_cell`` computes it (the same
+    operations in the same order, so the same numbers): the ONNX exporter cannot convert the
+    cell's own op when the batch size is dynamic (``unsafe_chunk, unknown dimension size``)."""
+    assert isinstance(cell, nn.LSTMCell)
+    size = cell.hidden_size
+    gates = F.linear(h, cell.weight_hh, cell.bias_hh) + F.linear(x, cell.weight_ih, cell.bias_ih)
+    in_gate = torch.sigmoid(gates[:, :size])
+    forget_gate = torch.sigmoid(gates[:, size : 2 * size])
+    cell_gate = torch.tanh(gates[:, 2 * size : 3 * size])
+    out_gate = torch.sigmoid(gates[:, 3 * size :])
+    c = forget_gate * c + in_gate * cell_gate
+    return out_gate * torch.tanh(c), c
+
+
 @DECODERS.register("SequentialSARDecoder")
 class SequentialSARDecoder(nn.Module):
     """SAR's sequential decoder (``conv1x1_1``, ``conv3x3_1``, ``conv1x1_2``,
@@ -78,11 +93,10 @@ class SequentialSARDecoder(nn.Module):
             hx2 = self.rnn_decoder_layer2(hx1, None if state is None else state[2])
             return hx1, hx1, hx2, hx2
         if state is None:
-            hx1, cx1 = self.rnn_decoder_layer1(x)
-            hx2, cx2 = self.rnn_decoder_layer2(hx1)
-        else:
-            hx1, cx1 = self.rnn_decoder_layer1(x, (state[0], state[1]))
-            hx2, cx2 = self.rnn_decoder_layer2(hx1, (state[2], state[3]))
+            zeros = x.new_zeros(x.size(0), self.rnn_decoder_layer1.hidden_size)
+            state = (zeros, zeros, zeros, zeros)
+        hx1, cx1 = _lstm_step(self.rnn_decoder_layer1, x, state[0], state[1])
+        hx2, cx2 = _lstm_step(self.rnn_decoder_layer2, hx1, state[2], state[3])
         return hx1, cx1, hx2, cx2
 
     def _2d_attention(
