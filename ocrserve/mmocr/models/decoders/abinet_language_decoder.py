@@ -66,6 +66,7 @@ class ABILanguageDecoder(nn.Module):
         self.token_encoder = PositionalEncoding(d_model, n_position=max_seq_len, dropout=0.1)
         self.pos_encoder = PositionalEncoding(d_model, n_position=max_seq_len)
         order = _SELF_CROSS if use_self_attn else _CROSS
+        self.n_attn = 2 if use_self_attn else 1
         self.decoder_layers = nn.ModuleList(
             MMCVTransformerLayer(order, d_model, n_head, d_inner) for _ in range(n_layers)
         )
@@ -93,12 +94,11 @@ class ABILanguageDecoder(nn.Module):
         embed = embed.permute(1, 0, 2)
         output = query
         for layer in self.decoder_layers:
-            n_attn = len(layer.attentions)
             output = layer(
                 output,
                 embed,
                 embed,
-                attn_masks=[location_mask] * n_attn,
+                attn_masks=[location_mask] * self.n_attn,
                 key_padding_mask=key_padding,
             )
         output = output.permute(1, 0, 2)

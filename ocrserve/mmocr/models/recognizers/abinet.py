@@ -1,5 +1,5 @@
-"""MMOCR's ``ABINet``: ``ResNetABI`` -> ``ABIVisionModel`` [-> ``ABILanguageDecoder`` + ``ABIFuser``,
-``iter_size`` times].
+"""MMOCR's ``ABINet``: ``ResNetABI`` -> ``ABIVisionModel`` [-> (``ABILanguageDecoder`` ->
+``ABIFuser``) x ``iter_size``].
 
 Vision only (``abinet_vision_only_academic``), the output is the softmax of the vision model's
 logits. With the language model (``abinet_academic``), each of the ``iter_size`` iterations runs
@@ -16,8 +16,14 @@ from typing import Any, TypedDict
 from torch import Tensor
 
 from ocrserve.errors import ConfigError
-from ocrserve.mmocr.models.builder import BACKBONES, DECODERS, ENCODERS, FUSERS, MODELS
-from ocrserve.mmocr.models.builder import PREPROCESSORS
+from ocrserve.mmocr.models.builder import (
+    BACKBONES,
+    DECODERS,
+    ENCODERS,
+    FUSERS,
+    MODELS,
+    PREPROCESSORS,
+)
 from ocrserve.mmocr.models.recognizers.encode_decode import EncodeDecodeRecognizer
 
 __all__ = ["ABINet", "ABINetStages"]
@@ -63,7 +69,8 @@ class ABINet(EncodeDecodeRecognizer):
         self.preprocessor = PREPROCESSORS.build(preprocessor) if preprocessor else None
         self.backbone = BACKBONES.build(backbone)
         self.encoder = ENCODERS.build(encoder)
-        self.decoder = None
+        # Vision-only ABINet has no decoder, as in MMOCR (the base class always has one).
+        self.decoder = None  # type: ignore[assignment]
         if decoder:
             self.decoder = DECODERS.build(
                 decoder,
@@ -74,7 +81,9 @@ class ABINet(EncodeDecodeRecognizer):
             )
         self.fuser = FUSERS.build(fuser) if fuser else None
 
-    def run(self, img: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None) -> ABINetStages:
+    def run(
+        self, img: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None
+    ) -> ABINetStages:
         """The network, keeping every stage's output."""
         assert self.encoder is not None
         feat = self.extract_feat(img)
