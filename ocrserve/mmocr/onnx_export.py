@@ -11,6 +11,10 @@ output ``out``; nested outputs (FCENet's ``(cls, reg)`` pair per level, should F
 `REFUSED`) are flattened into ``out.0.0``, ``out.0.1``, ``out.1.0``, ... and nested again after
 ONNX Runtime. The greedy decoding loops of the attention recognizers run ``max_seq_len`` steps
 with no early exit (as in MMOCR 0.6.3), so tracing unrolls them into the same computation.
+ABINet's language model reads its input lengths from the previous logits (the first end token);
+they are computed with fixed-shape operations (arg-max, cumulative sum, additive masks over all
+``max_seq_len`` keys), so the graph recomputes them for every input rather than freezing the
+sample's, and its ``iter_size`` iterations unroll like the decoding loops.
 """
 
 from __future__ import annotations

@@ -29,10 +29,13 @@ MODELS = {
     "crnn": ("textrecog", "crnn_academic_dataset"),
 }
 #: Archived with --runtime onnx only: a recognizer fed valid_ratio (and, for the vertical
-#: image, three rotations in one batch) and a detector beyond DBNet.
+#: image, three rotations in one batch), a detector beyond DBNet, and the recognizers of
+#: issue 21 (SAR's sequential decoder, ABINet with its iterative language model).
 ONNX_ONLY = {
     "sar": ("textrecog", "sar_r31_parallel_decoder_academic"),
     "panet": ("textdet", "panet_r18_fpem_ffm_600e_icdar2015"),
+    "sar_seq": ("textrecog", "sar_r31_sequential_decoder_academic"),
+    "abinet": ("textrecog", "abinet_academic"),
 }
 IMAGES = {
     "textdet": ["det_640x640.png", "det_600x900.jpg"],
@@ -134,7 +137,7 @@ def test_served_equals_predict(served, name: str) -> None:  # type: ignore[no-un
             assert len(local["boundary_result"]) == len(expected["boundary_result"])
 
 
-@pytest.mark.parametrize("name", ["dbnet", "crnn", "sar", "panet"])
+@pytest.mark.parametrize("name", ["dbnet", "crnn", "sar", "panet", "sar_seq", "abinet"])
 def test_onnx_archives_serve_within_parity_tolerances(served, name: str) -> None:  # type: ignore[no-untyped-def]
     srv, store, _ = served
     task, stem = {**MODELS, **ONNX_ONLY}[name]

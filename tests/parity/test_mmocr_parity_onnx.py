@@ -50,6 +50,8 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "satrn_small": ("textrecog", REC_IMAGES),
     "master_r31_12e_ST_MJ_SA": ("textrecog", REC_IMAGES),
     "abinet_vision_only_academic": ("textrecog", REC_IMAGES),
+    "sar_r31_sequential_decoder_academic": ("textrecog", REC_IMAGES),
+    "abinet_academic": ("textrecog", REC_IMAGES),
 }
 
 pytestmark = needs_shared("fixtures/mmocr-0.6.3")
@@ -91,7 +93,12 @@ def _stored_raw(stem: str, image: str, k: int) -> dict[str, np.ndarray]:
         FIXTURES / MODELS[stem][0] / stem / "base" / f"{Path(image).stem}.tensors.npz"
     )
     suffix = f"#{k}" if k else ""
-    if f"out.encoder{suffix}.logits" in tensors:  # ABINet: the softmax of the vision logits
+    if "out.fuser.logits" in tensors:  # ABINet: the softmax of the variant's last fuser logits
+        variants = sum(name.startswith("input.img") for name in tensors.files)
+        iters = sum(name.startswith("out.fuser") for name in tensors.files) // variants
+        logits = torch.from_numpy(tensors[f"out.fuser#{k * iters + iters - 1}.logits"])
+        return {"out": logits.softmax(dim=-1).numpy()}
+    if f"out.encoder{suffix}.logits" in tensors:  # ABINet vision only: the vision logits
         logits = torch.from_numpy(tensors[f"out.encoder{suffix}.logits"])
         return {"out": logits.softmax(dim=-1).numpy()}
     prefix = "out.bbox_head" if MODELS[stem][0] == "textdet" else f"out.decoder{suffix}"

@@ -1,8 +1,10 @@
-"""MMOCR 0.6.3 parity of the recognition zoo (issue 9): SAR, NRTR, RobustScanner, SATRN, MASTER
-and ABINet (vision only), on the slim fixtures of ``../shared/fixtures/mmocr-0.6.3/textrecog``.
+"""MMOCR 0.6.3 parity of the recognition zoo (issues 9 and 21): SAR (parallel and sequential
+decoders), NRTR, RobustScanner, SATRN, MASTER and ABINet (vision only, and with its language
+model), on the slim fixtures of ``../shared/fixtures/mmocr-0.6.3/textrecog``.
 
 Per fixture and image: the preprocessed tensor of every test-time variant (<= 1e-5), the raw
-outputs of the backbone, the encoder and the decoder (<= 1e-4), the text (identical) and the
+outputs of the backbone, the encoder and the decoder (<= 1e-4; for ABINet's language model, the
+decoder and fuser of every iteration), the text (identical) and the
 score or per-character scores (<= 1e-4). And per architecture: a state dict with the names and
 shapes of ``keys_full.json`` loads strictly into the full-size model built from the original
 config (the fixture's config with its ``slim_overrides`` undone).
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 
 from ocrserve.mmocr import load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
+from ocrserve.mmocr.models.recognizers.abinet import ABINet  # noqa: E402
 from ocrserve.mmocr.pipelines import Sample  # noqa: E402
 from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
@@ -40,6 +43,8 @@ MODELS = [
     "satrn_small",
     "master_r31_12e_ST_MJ_SA",
     "abinet_vision_only_academic",
+    "sar_r31_sequential_decoder_academic",
+    "abinet_academic",
 ]
 IMAGES = ["rec_100x32.png", "rec_160x48.jpg", "rec_64x32.png", "rec_32x100_vertical.png"]
 
@@ -50,6 +55,14 @@ pytestmark = needs_shared("fixtures/mmocr-0.6.3/textrecog", "fixtures/mmocr-0.6.
 DEFAULT = object()
 ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
     "sar_r31_parallel_decoder_academic": {
+        "model.backbone.channels": DEFAULT,
+        "model.encoder.d_model": DEFAULT,
+        "model.encoder.d_enc": DEFAULT,
+        "model.decoder.d_model": DEFAULT,
+        "model.decoder.d_enc": DEFAULT,
+        "model.decoder.d_k": 512,
+    },
+    "sar_r31_sequential_decoder_academic": {
         "model.backbone.channels": DEFAULT,
         "model.encoder.d_model": DEFAULT,
         "model.encoder.d_enc": DEFAULT,
@@ -94,6 +107,17 @@ ORIGINAL_VALUES: dict[str, dict[str, Any]] = {
         "model.encoder.encoder.d_inner": 2048,
         "model.encoder.decoder.in_channels": 512,
         "model.encoder.decoder.num_channels": 64,
+    },
+    "abinet_academic": {
+        "model.backbone.stem_channels": DEFAULT,
+        "model.backbone.base_channels": DEFAULT,
+        "model.encoder.encoder.d_model": 512,
+        "model.encoder.encoder.d_inner": 2048,
+        "model.encoder.decoder.in_channels": 512,
+        "model.encoder.decoder.num_channels": 64,
+        "model.decoder.d_model": 512,
+        "model.decoder.d_inner": 2048,
+        "model.fuser.d_model": 512,
     },
 }
 
@@ -165,6 +189,27 @@ def test_stages_and_result(model: str, image: str) -> None:
         assert max(abs(a - b) for a, b in zip(result["score"], expected["score"])) <= 1e-4
     else:
         assert abs(result["score"] - expected["score"]) <= 1e-4
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_abinet_language_model_iterations(image: str) -> None:
+    """ABINet with its language model: the language decoder and the fuser of every iteration of
+    every test-time variant, numbered by call as the fixture's hooks numbered them (``#k``)."""
+    model = "abinet_academic"
+    predictor = _predictor(model)
+    assert isinstance(predictor.model, ABINet)
+    iters = predictor.model.iter_size
+    tensors = np.load(RECOG / model / "base" / f"{image.rsplit('.', 1)[0]}.tensors.npz")
+    for k, sample in enumerate(predictor.preprocess(_image(image))):
+        with torch.inference_mode():
+            stages = predictor.model.run(torch.from_numpy(sample.img[None]), [_meta(sample)])
+        assert len(stages["decoders"]) == len(stages["fusers"]) == iters
+        for i in range(iters):
+            suffix = f"#{k * iters + i}" if k * iters + i else ""
+            for key, value in stages["decoders"][i].items():
+                assert _max_diff(value.numpy(), tensors[f"out.decoder{suffix}.{key}"]) <= 1e-4
+            got = stages["fusers"][i]["logits"].numpy()
+            assert _max_diff(got, tensors[f"out.fuser{suffix}.logits"]) <= 1e-4
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -23,6 +23,7 @@ __all__ = [
     "BACKBONES",
     "DECODERS",
     "ENCODERS",
+    "FUSERS",
     "HEADS",
     "MODELS",
     "NECKS",
@@ -37,6 +38,7 @@ ARCHITECTURES = (
     "ocrserve.mmocr.models.heads",
     "ocrserve.mmocr.models.encoders",
     "ocrserve.mmocr.models.decoders",
+    "ocrserve.mmocr.models.fusers",
     "ocrserve.mmocr.models.detectors",
     "ocrserve.mmocr.models.recognizers",
 )
@@ -47,6 +49,8 @@ HEADS: Registry[nn.Module] = Registry("head", ARCHITECTURES)
 PREPROCESSORS: Registry[nn.Module] = Registry("preprocessor", ARCHITECTURES)
 ENCODERS: Registry[nn.Module] = Registry("encoder", ARCHITECTURES)
 DECODERS: Registry[nn.Module] = Registry("decoder", ARCHITECTURES)
+#: ABINet's vision-language fusers.
+FUSERS: Registry[nn.Module] = Registry("fuser", ARCHITECTURES)
 #: Whole models: text detectors and recognizers.
 MODELS: Registry[nn.Module] = Registry("model", ARCHITECTURES)
 

@@ -224,11 +224,19 @@ class _MMCVAttention(nn.Module):
         self.attn = nn.MultiheadAttention(embed_dims, num_heads)
 
     def forward(
-        self, query: Tensor, key: Tensor, value: Tensor, identity: Tensor, mask: Tensor | None
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        identity: Tensor,
+        mask: Tensor | None,
+        key_padding_mask: Tensor | None = None,
     ) -> Tensor:
         if self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        out = self.attn(query=query, key=key, value=value, attn_mask=mask)[0]
+        out = self.attn(
+            query=query, key=key, value=value, attn_mask=mask, key_padding_mask=key_padding_mask
+        )[0]
         if self.batch_first:
             out = out.transpose(0, 1)
         return identity + out
@@ -290,7 +298,10 @@ class MMCVTransformerLayer(nn.Module):
         key: Tensor | None = None,
         value: Tensor | None = None,
         attn_masks: Sequence[Tensor | None] | None = None,
+        key_padding_mask: Tensor | None = None,
     ) -> Tensor:
+        """``key_padding_mask`` (``N x S``, True where a key is padding) applies to the
+        ``cross_attn`` operations, as mmcv passes it."""
         masks = list(attn_masks) if attn_masks is not None else [None] * len(self.attentions)
         identity = query
         i_norm = i_attn = i_ffn = 0
@@ -306,7 +317,8 @@ class MMCVTransformerLayer(nn.Module):
                 v = query if op == "self_attn" else value
                 assert k is not None and v is not None
                 residual = identity if self.pre_norm else query
-                query = self.attentions[i_attn](query, k, v, residual, masks[i_attn])
+                padding = key_padding_mask if op == "cross_attn" else None
+                query = self.attentions[i_attn](query, k, v, residual, masks[i_attn], padding)
                 i_attn += 1
                 identity = query
         return query

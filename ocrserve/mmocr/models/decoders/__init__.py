@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ocrserve.mmocr.models.decoders import (
+    abinet_language_decoder,
     abinet_vision_decoder,
     attention_decoders,
     crnn_decoder,
@@ -10,9 +11,11 @@ from ocrserve.mmocr.models.decoders import (
     nrtr_decoder,
     robust_scanner_decoder,
     sar_decoder,
+    sequential_sar_decoder,
 )
 
 __all__ = [
+    "abinet_language_decoder",
     "abinet_vision_decoder",
     "attention_decoders",
     "crnn_decoder",
@@ -20,4 +23,5 @@ __all__ = [
     "nrtr_decoder",
     "robust_scanner_decoder",
     "sar_decoder",
+    "sequential_sar_decoder",
 ]

@@ -1,4 +1,5 @@
-"""SAR: ResNet31OCR + SAREncoder + ParallelSARDecoder, and the attention label convertor."""
+"""SAR: ResNet31OCR + SAREncoder + ParallelSARDecoder or SequentialSARDecoder, and the attention
+label convertor."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import torch
 
 from ocrserve.mmocr.models import build_model
+from ocrserve.mmocr.models.decoders.sequential_sar_decoder import _lstm_step
 from ocrserve.mmocr.pipelines.postprocess import build_convertor
 
 CONVERTOR = {"type": "AttnConvertor", "dict_type": "DICT90", "with_unknown": True}
@@ -63,3 +65,30 @@ def test_sar_output_shape_and_masking() -> None:
     with torch.inference_mode():
         again = model(noisy, [{"valid_ratio": 1.0}, {"valid_ratio": 0.5}])
     assert torch.allclose(out[1], again[1], atol=1e-6)
+
+
+def test_sequential_sar_output_shape_and_masking() -> None:
+    cfg = sar_config()
+    cfg["decoder"] = {**cfg["decoder"], "type": "SequentialSARDecoder", "dec_do_rnn": 0}
+    model = build_model(cfg)
+    names = set(model.state_dict())
+    assert {"decoder.rnn_decoder_layer1.weight_ih", "decoder.rnn_decoder_layer2.bias_hh",
+            "decoder.conv1x1_1.weight", "decoder.conv1x1_2.bias"} <= names  # fmt: skip
+    assert model.state_dict()["decoder.conv1x1_1.weight"].shape == (8, 16, 1, 1)
+    img = torch.randn(2, 3, 48, 64)
+    with torch.inference_mode():
+        out = model(img, [{"valid_ratio": 1.0}, {"valid_ratio": 0.5}])
+    assert out.shape == (2, 5, 92)
+    assert torch.allclose(out.sum(-1), torch.ones(2, 5), atol=1e-5)
+    noisy = img.clone()
+    noisy[1, :, :, 40:] = torch.randn(3, 48, 24)
+    with torch.inference_mode():
+        again = model(noisy, [{"valid_ratio": 1.0}, {"valid_ratio": 0.5}])
+    assert torch.allclose(out[1], again[1], atol=1e-6)
+
+
+def test_sequential_sar_lstm_step_is_lstm_cell() -> None:
+    cell = torch.nn.LSTMCell(6, 6)
+    x, h, c = torch.randn(3, 6), torch.randn(3, 6), torch.randn(3, 6)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(cell(x, (h, c)), _lstm_step(cell, x, h, c)))
