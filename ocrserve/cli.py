@@ -150,9 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Pin a request option (e.g. max_side=1280) to this value: requests may not "
         "change it. Repeatable. The options: docs/options.md.",
     )  # fmt: skip
-    paddle = archive.add_argument_group("PaddleOCR ONNX models (instead of CONFIG CHECKPOINT)")
-    paddle.add_argument("--det", default=None, help="DB text detector (.onnx).")
-    paddle.add_argument("--rec", default=None, help="CTC text recognizer (.onnx).")
+    paddle = archive.add_argument_group(
+        "Detector and recognizer parts (instead of CONFIG CHECKPOINT)",
+        "All PaddleOCR ONNX files: NAME_det.mar, NAME_rec.mar and NAME.mar (end to end). Any "
+        "part an archive (.mar) or an MMOCR CONFIG CHECKPOINT pair: one end-to-end NAME.mar, "
+        "as ocrserve compose writes.",
+    )
+    paddle.add_argument(
+        "--det", default=None, nargs="+", metavar="DET",
+        help="Text detector: DB .onnx (PaddleOCR), .mar, or MMOCR CONFIG CHECKPOINT.",
+    )  # fmt: skip
+    paddle.add_argument(
+        "--rec", default=None, nargs="+", metavar="REC",
+        help="Text recognizer: CTC .onnx (PaddleOCR), .mar, or MMOCR CONFIG CHECKPOINT.",
+    )  # fmt: skip
     paddle.add_argument(
         "--cls", default=None, help="Text-angle classifier (.onnx), used end to end."
     )
@@ -500,6 +511,9 @@ def _archive(args: argparse.Namespace) -> int:
     import json
 
     paddle = args.det is not None or args.rec is not None
+    parts = [v for v in (args.det, args.rec) if v is not None]
+    if paddle and not all(len(v) == 1 and v[0].lower().endswith(".onnx") for v in parts):
+        return _archive_parts(args)
     if paddle:
         from ocrserve.ppocr.paddle_archiver import archive_paddle
 
@@ -517,7 +531,8 @@ def _archive(args: argparse.Namespace) -> int:
             if not isinstance(overrides, dict):
                 raise ConfigError(f"--ppocr-config {args.ppocr_config}: not a JSON object")
         outs = archive_paddle(
-            args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
+            args.output_folder, det=args.det and args.det[0], rec=args.rec and args.rec[0],
+            cls=args.cls,
             dict_file=args.dict_file, model_name=args.model_name or "ppocr",
             model_version=args.model_version, force=args.force,
             settings=args.ppocr_settings, config=overrides, options=_pinned(args.options),
@@ -536,6 +551,33 @@ def _archive(args: argparse.Namespace) -> int:
         args.config, args.checkpoint, args.output_folder, args.model_name,
         args.model_version, args.force, args.runtime or "torch",
         options=_pinned(args.options),
+    )  # fmt: skip
+    print(out)
+    return 0
+
+
+def _archive_parts(args: argparse.Namespace) -> int:
+    """``ocrserve archive --det ... --rec ...`` with a part that is not a PaddleOCR ONNX file:
+    one end-to-end archive, as ``ocrserve compose`` writes."""
+    from ocrserve.compose.composer import compose_archive
+
+    if args.det is None or args.rec is None:
+        raise ConfigError(
+            "--det and --rec both: a detector or recognizer alone is archived from its own "
+            "files (ocrserve archive CONFIG CHECKPOINT, or --det/--rec X.onnx)"
+        )
+    if args.model_name is None:
+        raise ConfigError("--model-name NAME: the name of the end-to-end archive to write")
+    unused = [f for f in ("config", "runtime", "dict_file", "ppocr_config") if getattr(args, f)]
+    if unused:
+        raise ConfigError(
+            f"--{unused[0].replace('_file', '').replace('_', '-')} does not apply when "
+            "composing parts (a .mar or an MMOCR CONFIG CHECKPOINT pair is among them)"
+        )
+    out = compose_archive(
+        args.output_folder, det=args.det, rec=args.rec, cls=args.cls,
+        model_name=args.model_name, model_version=args.model_version,
+        force=args.force, options=_pinned(args.options),
     )  # fmt: skip
     print(out)
     return 0

@@ -3,11 +3,13 @@ one end-to-end ``NAME.mar``.
 
 Each part is an existing ``.mar`` of either family: ``ocrserve archive CONFIG CHECKPOINT`` makes
 MMOCR's, ``ocrserve archive --det/--rec`` PaddleOCR's (``NAME_det.mar``, ``NAME_rec.mar``), and
-MMOCR's own ``mmocr2torchserve`` archives work too; an MMOCR CONFIG CHECKPOINT pair is archived
-first, as ``ocrserve archive`` would. The classifier is a PaddleOCR angle classifier
-ONNX file (there are no classifier archives). Every part is extracted with the usual checks and
-its predictor built before anything is written, so a part of the wrong task, an unreadable file
-or a model that does not load is refused here, with the reason. The composed archive holds each
+MMOCR's own ``mmocr2torchserve`` archives work too; a PaddleOCR ``.onnx`` file or an MMOCR
+CONFIG CHECKPOINT pair is archived first, as ``ocrserve archive`` would (``ocrserve archive
+--det ... --rec ...`` with any part that is not a PaddleOCR ONNX file composes too). The
+classifier is a PaddleOCR angle classifier ONNX file (there are no classifier archives). Every
+part is extracted with the usual checks and its predictor built before anything is written, so
+a part of the wrong task, an unreadable file or a model that does not load is refused here, with
+the reason. The composed archive holds each
 part archive's files, manifest included, in ``det/`` and ``rec/`` (the classifier as
 ``cls/cls.onnx``), the composition's settings in ``config.json`` and a manifest whose
 ``ocrserve`` section is ``kind: e2e`` with the ``parts``.
@@ -35,7 +37,8 @@ from ocrserve.predictor import Predictor
 
 __all__ = ["Source", "compose_archive"]
 
-#: A part: its archive, or (MMOCR) a CONFIG CHECKPOINT pair to archive first.
+#: A part: its archive, a PaddleOCR ONNX file, or an MMOCR CONFIG CHECKPOINT pair (the last two
+#: are archived first, as ``ocrserve archive`` would).
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 CONFIG_NAME = "config.json"
@@ -81,15 +84,26 @@ def _part(role: str, source: Path, dest: Path) -> tuple[Manifest, Predictor]:
 
 
 def _as_archive(role: str, source: Source, folder: Path, progress: Callable[[str], None]) -> Path:
-    """The part's archive: the ``.mar`` given, or an MMOCR CONFIG CHECKPOINT pair archived now
-    into ``folder`` by `ocrserve.mmocr.archiver.archive_mmocr` (as ``ocrserve archive`` would)."""
+    """The part's archive: the ``.mar`` given, or a PaddleOCR ``.onnx`` file or an MMOCR CONFIG
+    CHECKPOINT pair archived now into ``folder`` (as ``ocrserve archive`` would)."""
     values = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if len(values) == 1 and Path(values[0]).suffix.lower() == ".onnx":
+        from ocrserve.ppocr.paddle_archiver import archive_paddle
+
+        onnx = Path(values[0])
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", onnx.stem).lstrip("_.-")[:120] or role
+        try:
+            det, rec = (onnx, None) if role == "det" else (None, onnx)
+            (out,) = archive_paddle(folder, det=det, rec=rec, model_name=name, progress=progress)
+        except OcrServeError as exc:
+            raise ArchiveError(f"--{role} {onnx}: {exc.message}") from exc
+        return out
     if len(values) == 1:
         return Path(values[0])
     if len(values) != 2:
         raise ArchiveError(
-            f"--{role} takes one archive (.mar) or an MMOCR CONFIG CHECKPOINT pair, "
-            f"not {len(values)} values"
+            f"--{role} takes one archive (.mar) or PaddleOCR .onnx, or an MMOCR CONFIG "
+            f"CHECKPOINT pair, not {len(values)} values"
         )
     from ocrserve.mmocr.archiver import archive_mmocr
 

@@ -204,3 +204,34 @@ def test_options_reach_mmocr_parts(served) -> None:  # type: ignore[no-untyped-d
     small = put(detect_only="true", max_side=320)
     assert small != boxes
     assert all(-2 <= x <= 1282 for b in small for x in b["box"][0::2])
+
+
+def test_archive_det_rec_with_mixed_parts_composes(served) -> None:  # type: ignore[no-untyped-def]
+    """``ocrserve archive --det DET.onnx --rec CONFIG CHECKPOINT``: one end-to-end archive from
+    a PaddleOCR ONNX file and an MMOCR pair, answering as the same parts composed from their
+    archives (``ppdet_crnn``); ``--option`` pins an option in it."""
+    from ocrserve.ppocr.weights import weights_path
+
+    _, tmp = served
+    task, stem = PARTS["crnn"]
+    folder = FIXTURES / task / stem
+    res = _ocrserve("archive", "--det", str(weights_path("det")), "--rec",
+                    str(folder / f"{stem}.py"), str(folder / "checkpoint.pth"),
+                    "--output-folder", str(tmp / "mixed"), "--model-name", "mixed",
+                    "--option", "drop_score=0.25")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = Path(res.stdout.strip())
+    assert out == tmp / "mixed" / "mixed.mar"
+    section = read_manifest(out).ocrserve
+    assert section["parts"]["det"]["kind"] == "ppocr" and section["parts"]["rec"]["kind"] == "mmocr"
+    assert section["options"] == {"drop_score": 0.25}
+    image, _ = text_page(6)
+    answers = []
+    for mar in (out, tmp / "store" / "ppdet_crnn.mar"):
+        extract_archive(mar, tmp / f"y-{mar.stem}")
+        answers.append(load_predictor(tmp / f"y-{mar.stem}", 1).predict([image], {"drop_score": 0}))
+    assert answers[0] == answers[1] and answers[0][0]["result"]
+    res = _ocrserve("archive", "--det", str(weights_path("det")), "--rec",
+                    str(folder / f"{stem}.py"), str(folder / "checkpoint.pth"),
+                    "--output-folder", str(tmp / "mixed2"))  # fmt: skip
+    assert res.returncode == 2 and "--model-name NAME" in res.stderr
