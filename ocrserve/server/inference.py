@@ -116,10 +116,8 @@ async def _multipart_image(request: Request, body: bytes) -> Payload:
             )
         options: dict[str, Any] = {}
         for key, value in form.multi_items():
-            if key in IMAGE_FIELDS:
-                continue
-            if not isinstance(value, str):
-                raise InvalidInput(f"Multipart field '{key}' is a file; options are text fields.")
+            if key in IMAGE_FIELDS or not isinstance(value, str):
+                continue  # other files are not options (TorchServe's handlers ignored them)
             if key in options:
                 raise InvalidInput(f"Option '{key}' is given twice.")
             options[key] = value

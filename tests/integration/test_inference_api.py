@@ -122,13 +122,22 @@ def test_multipart_fields(client: httpx.Client, field: str) -> None:
     assert resp.json()["text"] == REC_TEXT
 
 
-def test_multipart_with_extra_text_field(client: httpx.Client) -> None:
+def test_multipart_text_fields_are_options(client: httpx.Client) -> None:
+    """Text fields beside the image are request options (docs/options.md): an unknown one is a
+    400 naming it; other files are ignored, as TorchServe's handlers ignored them."""
     resp = client.post(
         "/predictions/ppocr_rec",
         data={"note": "hello"},
         files={"data": ("w.jpg", REC_IMG, "image/jpeg")},
     )
+    assert resp.status_code == 400 and "Unknown option 'note'" in resp.json()["message"]
+    resp = client.post(
+        "/predictions/ppocr_rec",
+        data={"char_scores": "true"},
+        files={"data": ("w.jpg", REC_IMG, "image/jpeg"), "other": ("x.txt", b"x")},
+    )
     assert resp.status_code == 200 and resp.json()["text"] == REC_TEXT
+    assert len(resp.json()["char_scores"]) == len(REC_TEXT)
 
 
 def test_multipart_without_image_field(client: httpx.Client) -> None:

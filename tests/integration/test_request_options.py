@@ -193,9 +193,11 @@ def test_options_given_twice_are_400(srv: ServerProcess) -> None:
                 headers={"content-type": "application/json"})  # fmt: skip
     _bad(resp, "'drop_score' is given both in the query and in the body")
     resp = httpx.post(
-        f"{srv.url}/predictions/ocr", files={"data": ("p.png", PAGE), "extra": ("x", b"1")}
+        f"{srv.url}/predictions/ocr",
+        files={"data": ("p.png", PAGE), "extra": ("x", b"1")},  # another file: not an option
+        data={"drop_score": "0", "colour": "red"},
     )
-    _bad(resp, "'extra' is a file")
+    _bad(resp, "Unknown option 'colour'")
     assert httpx.get(f"{srv.url}/ping").json() == {"status": "Healthy"}
 
 
