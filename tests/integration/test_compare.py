@@ -189,14 +189,17 @@ def test_fatal_cases_exit_2(other_server: ServerProcess, tmp_path: Path) -> None
 
 # One model per kind of answer (a detector, a recognizer with a score, one with a list of
 # character scores), and TextSnake, whose post-processing has the most code of its own (on
-# det_600x900, the image where its fixture finds text); running every fixture model locally and
-# served takes many minutes on small machines, and their numbers are checked against MMOCR by
-# the parity tests.
+# det_600x900, the image where its fixture finds text), CRNN behind TPS rectification and SegOCR
+# (a network with its own class-map decoding), one small image each; running every fixture
+# model locally and served takes many minutes on small machines, and their numbers are checked
+# against MMOCR by the parity tests.
 FIXTURE_MODELS = {
     "dbnet_r18_fpnc_1200e_icdar2015": ("textdet", ["det_640x640.png", "det_600x900.jpg"]),
     "textsnake_r50_fpn_unet_1200e_ctw1500": ("textdet", ["det_600x900.jpg"]),
     "crnn_academic_dataset": ("textrecog", ["rec_100x32.png", "rec_32x100_vertical.png"]),
     "nrtr_r31_1by16_1by8_academic": ("textrecog", ["rec_100x32.png"]),
+    "crnn_tps_academic_dataset": ("textrecog", ["rec_64x32.png"]),
+    "seg_r31_1by16_fpnocr_academic": ("textrecog", ["rec_64x32.png"]),
 }
 THREADS = "2"
 needs_fixtures = needs_shared("fixtures/mmocr-0.6.3")
