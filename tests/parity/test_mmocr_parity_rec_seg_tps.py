@@ -2,10 +2,17 @@
 ``crnn_tps_academic_dataset`` and ``seg_r31_1by16_fpnocr_academic``.
 
 Per image: the preprocessed tensor (<= 1e-5); the raw output of every stage the fixture kept
-(<= 1e-4): TPS's rectified image, the backbone, the CRNN decoder; SegOCR's four backbone levels,
-the neck and the head's class map; the text (identical) and the score (<= 1e-4: CRNN+TPS answers
+(<= 1e-4): the backbone and the CRNN decoder behind TPS; SegOCR's four backbone levels, the neck
+and the head's class map; the text (identical) and the score (<= 1e-4: CRNN+TPS answers
 simple_test's per-character list, SegOCR the aug-test mean). Per architecture: a state dict with
 the names and shapes of ``keys_full.json`` loads strictly into the full-size model.
+
+TPS's rectified image is compared within `RECTIFIED_TOLERANCE` (1e-3), not 1e-4: it is only
+reproducible bit for bit. ``grid_sample`` multiplies the sampling grid's float32 rounding by the
+image gradient times ``(W - 1) / 2`` (~50), so a different summation order anywhere before it
+moves pixels by up to 3.4e-4 (measured: oneDNN's AVX-512 convolutions 2.2e-4; the grid computed
+in float64 3.4e-4; with the AVX2 kernels this package pins, 0). Under those same perturbations
+the later stages stay within 1e-4 (backbone 3e-6, decoder 4.4e-5, scores 2.1e-6, same text).
 
 SegOCR runs on one torch thread here, as its fixture was made: its head output moves by ~3e-6
 with two threads (the arg-max map, and so the text, did not change; the smallest top-2 logit gap
@@ -36,6 +43,9 @@ pytestmark = needs_shared(
     f"fixtures/mmocr-0.6.3/textrecog/{SEG}",
     "fixtures/mmocr-0.6.3/images",
 )
+
+#: See the module's docstring: the rectified image's exact pixels hang on float32 rounding.
+RECTIFIED_TOLERANCE = 1e-3
 
 #: The original (full-size) values of each fixture's ``slim_overrides`` (MMOCR 0.6.3's
 #: ``configs/_base_/recog_models/seg.py``); CRNN+TPS has none (its widths are hard-coded).
@@ -88,7 +98,7 @@ def test_crnn_tps_stages_and_result(image: str) -> None:
     assert model.preprocessor is not None
     with torch.inference_mode():
         rectified = model.preprocessor(img)
-        assert _max_diff(rectified.numpy(), tensors["out.preprocessor"]) <= 1e-4
+        assert _max_diff(rectified.numpy(), tensors["out.preprocessor"]) <= RECTIFIED_TOLERANCE
         assert _max_diff(model.backbone(rectified).numpy(), tensors["out.backbone"]) <= 1e-4
     outputs = predictor.forward(samples)
     assert _max_diff(outputs[0].numpy(), tensors["out.decoder"]) <= 1e-4
