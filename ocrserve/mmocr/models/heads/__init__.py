@@ -1,4 +1,4 @@
-"""Heads (text detection, and SegOCR's segmentation head), registered by MMOCR type name on import."""
+"""Heads (text detection; SegOCR's segmentation head), registered by MMOCR type on import."""
 
 from __future__ import annotations
 
