@@ -57,7 +57,7 @@ class LocalizationNetwork(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.localization_fc1 = nn.Sequential(nn.Linear(512, 256), nn.ReLU(True))
         self.localization_fc2 = nn.Linear(256, num_fiducial * 2)
-        # MMOCR's initialisation: zero weights; the bias gives the top row y 0 -> -1, the bottom 1 -> 0.
+        # MMOCR's initialisation: zero weights; the bias: top row y 0 -> -1, bottom 1 -> 0.
         nn.init.zeros_(self.localization_fc2.weight)
         half = int(num_fiducial / 2)
         initial = _fiducial_points(
