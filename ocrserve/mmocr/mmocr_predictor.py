@@ -40,7 +40,7 @@ from ocrserve.imaging import shrink_to, unshrink_boundaries
 from ocrserve.mmocr.models import build_model
 from ocrserve.mmocr.models.detectors import SingleStageTextDetector
 from ocrserve.mmocr.models.keymap import rename_mmocr1_keys
-from ocrserve.mmocr.models.recognizers import EncodeDecodeRecognizer
+from ocrserve.mmocr.models.recognizers import EncodeDecodeRecognizer, SegRecognizer
 from ocrserve.mmocr.models.valid_ratio import valid_ratio_of, with_valid_ratio
 from ocrserve.mmocr.pipelines import Sample, build_pipeline, select_test_pipeline, to_samples
 from ocrserve.mmocr.pipelines.load_image import exif_orientation_for
@@ -110,9 +110,9 @@ class MMOCRPredictor:
         self.max_batch_size = max(1, int(max_batch_size))
         model_cfg = _resolve_dict_file(config["model"], base_dir)
         model = build_model(model_cfg)
-        if not isinstance(model, (SingleStageTextDetector, EncodeDecodeRecognizer)):
+        if not isinstance(model, (SingleStageTextDetector, EncodeDecodeRecognizer, SegRecognizer)):
             raise ConfigError(f"Model type {model_cfg.get('type')!r} is neither kind of model")
-        self.model: SingleStageTextDetector | EncodeDecodeRecognizer = model
+        self.model: SingleStageTextDetector | EncodeDecodeRecognizer | SegRecognizer = model
         _load_weights(self.model, state_dict)
         #: Whether inputs go to the network in channels-last memory format.
         self.channels_last = lean and bool(getattr(self.model, "channels_last", False))

@@ -50,11 +50,14 @@ __all__ = [
 #: relative to the output's largest magnitude where that exceeds 1 (`onnx_tolerance`).
 ONNX_TOLERANCE = 1e-3
 #: MMOCR model types whose network exports faithfully (each checked on the parity fixtures:
-#: tests/parity/test_mmocr_parity_onnx.py). DBNet++ is ``DBNet`` with DCNv2 in the backbone.
+#: tests/parity/test_mmocr_parity_onnx.py). DBNet++ is ``DBNet`` with DCNv2 in the backbone;
+#: ``CRNNNet`` includes CRNN with TPS rectification (``GridSample``, opset 16+); SegOCR's graph ends
+#: at the head's class map (``SegConvertor`` reads it outside the graph).
 EXPORTABLE = frozenset(
     {
         "DBNet", "PANet", "PSENet", "TextSnake",
         "CRNNNet", "SARNet", "NRTR", "RobustScanner", "SATRN", "MASTER", "ABINet",
+        "SegRecognizer",
     }
 )  # fmt: skip
 #: Why the architectures known not to export faithfully are refused.

@@ -188,10 +188,12 @@ def test_fatal_cases_exit_2(other_server: ServerProcess, tmp_path: Path) -> None
 # -- the MMOCR 0.6.3 parity fixtures -----------------------------------------------------------
 
 # One model per kind of answer (a detector, a recognizer with a score, one with a list of
-# character scores), the recognizers of issue 21 on one small image, and TextSnake, whose
-# post-processing has the most code of its own (on det_600x900, the image where its fixture finds
-# text); running every fixture model locally and served takes many minutes on small machines,
-# and their numbers are checked against MMOCR by the parity tests.
+# character scores), the recognizers of issue 21 on one small image each (SAR's sequential
+# decoder, ABINet's language model, CRNN behind TPS rectification, SegOCR with its own
+# class-map decoding), and TextSnake, whose post-processing has the most code of its own (on
+# det_600x900, the image where its fixture finds text); running every fixture model locally and
+# served takes many minutes on small machines, and their numbers are checked against MMOCR by
+# the parity tests.
 FIXTURE_MODELS = {
     "dbnet_r18_fpnc_1200e_icdar2015": ("textdet", ["det_640x640.png", "det_600x900.jpg"]),
     "textsnake_r50_fpn_unet_1200e_ctw1500": ("textdet", ["det_600x900.jpg"]),
@@ -200,6 +202,8 @@ FIXTURE_MODELS = {
     # Issue 21: the step-by-step SAR decoder and ABINet's iterative language model.
     "sar_r31_sequential_decoder_academic": ("textrecog", ["rec_64x32.png"]),
     "abinet_academic": ("textrecog", ["rec_64x32.png"]),
+    "crnn_tps_academic_dataset": ("textrecog", ["rec_64x32.png"]),
+    "seg_r31_1by16_fpnocr_academic": ("textrecog", ["rec_64x32.png"]),
 }
 THREADS = "2"
 needs_fixtures = needs_shared("fixtures/mmocr-0.6.3")

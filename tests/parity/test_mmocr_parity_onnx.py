@@ -52,6 +52,8 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "abinet_vision_only_academic": ("textrecog", REC_IMAGES),
     "sar_r31_sequential_decoder_academic": ("textrecog", REC_IMAGES),
     "abinet_academic": ("textrecog", REC_IMAGES),
+    "crnn_tps_academic_dataset": ("textrecog", REC_IMAGES),
+    "seg_r31_1by16_fpnocr_academic": ("textrecog", REC_IMAGES),
 }
 
 pytestmark = needs_shared("fixtures/mmocr-0.6.3")
@@ -101,6 +103,8 @@ def _stored_raw(stem: str, image: str, k: int) -> dict[str, np.ndarray]:
     if f"out.encoder{suffix}.logits" in tensors:  # ABINet vision only: the vision logits
         logits = torch.from_numpy(tensors[f"out.encoder{suffix}.logits"])
         return {"out": logits.softmax(dim=-1).numpy()}
+    if "out.head" in tensors:  # SegOCR: the head's class map
+        return {"out": tensors["out.head"]}
     prefix = "out.bbox_head" if MODELS[stem][0] == "textdet" else f"out.decoder{suffix}"
     return {"out" + k[len(prefix) :]: tensors[k] for k in tensors.files if k.startswith(prefix)}
 

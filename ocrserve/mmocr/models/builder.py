@@ -33,6 +33,7 @@ __all__ = [
 
 #: Packages whose import registers the architectures (each imports its own modules).
 ARCHITECTURES = (
+    "ocrserve.mmocr.models.preprocessors",
     "ocrserve.mmocr.models.backbones",
     "ocrserve.mmocr.models.necks",
     "ocrserve.mmocr.models.heads",

@@ -1,7 +1,14 @@
-"""Detection heads, registered by MMOCR type name on import."""
+"""Heads (text detection; SegOCR's segmentation head), registered by MMOCR type on import."""
 
 from __future__ import annotations
 
-from ocrserve.mmocr.models.heads import db_head, fce_head, pan_head, pse_head, textsnake_head
+from ocrserve.mmocr.models.heads import (
+    db_head,
+    fce_head,
+    pan_head,
+    pse_head,
+    seg_head,
+    textsnake_head,
+)
 
-__all__ = ["db_head", "fce_head", "pan_head", "pse_head", "textsnake_head"]
+__all__ = ["db_head", "fce_head", "pan_head", "pse_head", "seg_head", "textsnake_head"]

@@ -25,6 +25,7 @@ POSTPROCESSING = (
     "ocrserve.mmocr.pipelines.postprocess.textsnake",
     "ocrserve.mmocr.pipelines.postprocess.ctc",
     "ocrserve.mmocr.pipelines.postprocess.attn",
+    "ocrserve.mmocr.pipelines.postprocess.seg",
 )
 
 #: Text detection: head output of one image -> ``[[x1, y1, ..., xn, yn, score], ...]``.

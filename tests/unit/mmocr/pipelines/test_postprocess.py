@@ -107,8 +107,8 @@ def test_ctc_unknown_token_and_dict_types() -> None:
     assert convertor.num_classes() == 92 and convertor.unknown_idx == 91
     assert convertor.idx2char[-1] == "<UKN>"
     assert len(DICT36) == 36 and len(DICT90) == 90 and DICT90[36] == "A"
-    with pytest.raises(ConfigError, match="label convertor type 'SegConvertor'"):
-        build_convertor({"type": "SegConvertor"})
+    with pytest.raises(ConfigError, match="label convertor type 'NoSuchConvertor'.*SegConvertor"):
+        build_convertor({"type": "NoSuchConvertor"})
 
 
 def test_dictionary_files(tmp_path: Path) -> None:
