@@ -103,10 +103,11 @@ def run_request(args: argparse.Namespace) -> int:
 
     from ocrserve.client import Client
     from ocrserve.client.connection import describe_failure
-    from ocrserve.compare.runner import find_images
+    from ocrserve.compare.runner import IMAGE_SUFFIXES, find_images
 
     try:
-        images = [image for path in args.images for image in find_images(path)]
+        suffixes = (*IMAGE_SUFFIXES, ".pdf")  # a folder's PDFs are answered page by page
+        images = [image for path in args.images for image in find_images(path, suffixes)]
         model, _, version = args.model.partition("/")
         client = Client(args.url, token=args.token, key_file=args.key_file, retries=args.retries)
         client.keys.get("inference")  # a key file that cannot be read stops here, not per image

@@ -43,13 +43,15 @@ __all__ = [
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
 
-def find_images(path: str | os.PathLike[str]) -> list[Path]:
-    """The image itself, or the images directly in a folder (by suffix), sorted by name."""
+def find_images(
+    path: str | os.PathLike[str], suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+) -> list[Path]:
+    """The image itself, or the images directly in a folder (by ``suffixes``), sorted by name."""
     p = Path(path)
     if p.is_dir():
-        images = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(q for q in p.iterdir() if q.suffix.lower() in suffixes)
         if not images:
-            raise ConfigError(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            raise ConfigError(f"{p}: no images ({', '.join(suffixes)}) in this folder")
         return images
     if not p.is_file():
         raise ConfigError(f"{p}: no such image or folder")

@@ -342,3 +342,20 @@ def test_request_command_text_json_and_out(
     bad_key = ["--url", srv.url, "--key-file", str(tmp_path / "none.json")]
     assert main(["request", "ocr", str(DET_IMAGE), *bad_key]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_request_command_reads_a_folders_pdfs(
+    srv: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.documents import pdf_of, text_page
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(pdf_of([text_page("ALPHA"), text_page("BRAVO")], dpi=72))
+    (folder / "notes.txt").write_text("not an image")
+    key = ["--url", srv.url, "--key-file", str(srv.workdir / "key_file.json")]
+    assert main(["request", "ocr", str(folder), "--format", "json", *key]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    pages = doc["pages"] if "pages" in doc else doc[str(folder / "a.pdf")]["pages"]
+    assert [p["page"] for p in pages] == [1, 2]
+    assert [" ".join(line["text"] for line in p["result"]) for p in pages] == ["ALPHA", "BRAVO"]
