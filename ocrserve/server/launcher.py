@@ -10,6 +10,7 @@ library, httpx and ocrserve's settings.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import time
@@ -23,8 +24,32 @@ from ocrserve.server.instance import server_command
 __all__ = ["LocalServer", "free_port"]
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections and to ``bind(0)``."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(v) for v in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A loopback port that was free a moment ago."""
+    """A loopback port that was free a moment ago.
+
+    Picked at random below the kernel's ephemeral range where possible, so that neither an
+    outgoing connection nor another ``bind(0)`` is handed the same port before the server
+    binds it (the port of ``bind(0)`` is the next one the kernel gives away).
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(50):
+        port = random.randint(10000, low - 1) if low > 10001 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -50,6 +75,24 @@ class LocalServer:
     ) -> None:
         work = Path(workdir)
         work.mkdir(parents=True, exist_ok=True)
+        self.workdir = work
+        self.cwd = Path(cwd) if cwd is not None else work
+        self.pid_file = work / "ocrserve.pid"
+        self.log_path = work / "server.log"
+        self._extra, self._auth = args, auth
+        environ = {**os.environ, **(env or {})}
+        if pythonpath is not None:
+            paths = (str(pythonpath), environ.get("PYTHONPATH"))
+            environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        self._environ = environ
+        #: Times the server was started again because another process took a port first.
+        self.port_retries = 0
+        #: Seconds from the start until ``/ping`` first answered as asked (`wait_healthy`).
+        self.ready_s: float | None = None
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Start the server on three ports that are free now."""
         ports: set[int] = set()
         while len(ports) < 3:
             ports.add(free_port())
@@ -57,27 +100,22 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.management_url = f"http://127.0.0.1:{management}"
         self.metrics_url = f"http://127.0.0.1:{metrics}"
-        self.workdir = work
-        self.cwd = Path(cwd) if cwd is not None else work
-        self.pid_file = work / "ocrserve.pid"
-        self.log_path = work / "server.log"
+        work = self.workdir
         self.args = server_command(
             "start", "--foreground", "--inference-address", self.url,
             "--management-address", self.management_url, "--metrics-address", self.metrics_url,
             "--pid-file", str(self.pid_file), "--log-location", str(work / "logs"),
-            *([] if auth else ["--disable-token-auth"]), *args,
+            *([] if self._auth else ["--disable-token-auth"]), *self._extra,
         )  # fmt: skip
-        environ = {**os.environ, **(env or {})}
-        if pythonpath is not None:
-            paths = (str(pythonpath), environ.get("PYTHONPATH"))
-            environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
-        #: Seconds from the start until ``/ping`` first answered as asked (`wait_healthy`).
-        self.ready_s: float | None = None
         self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=environ, cwd=self.cwd
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=self._environ, cwd=self.cwd
         )
+
+    def _lost_a_port(self) -> bool:
+        """Whether the server exited because another process bound one of its ports first."""
+        return "address already in use" in self.log().lower() and self.port_retries < 3
 
     def wait_healthy(self, timeout: float = 90.0, *, healthy: bool = True) -> None:
         """Wait until ``/ping`` says Healthy (or, with ``healthy=False``, answers at all).
@@ -87,6 +125,11 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self._lost_a_port():  # the race between free_port() and the bind
+                    self._log.close()
+                    self.port_retries += 1
+                    self._spawn()
+                    continue
                 raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
             try:
                 status = httpx.get(self.url + "/ping", timeout=2).status_code
