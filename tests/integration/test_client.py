@@ -137,12 +137,15 @@ def test_predict_many_keeps_order_and_reports_progress(client: Client) -> None:
 
 def test_ping_and_the_served_models(client: Client) -> None:
     assert client.ping() == "Healthy"
-    assert client.models() == [
+    models = client.models()
+    keys = ("modelName", "modelVersion", "task", "versions")
+    assert [{k: m[k] for k in keys} for m in models] == [
         {"modelName": "ocr", "modelVersion": "1.0", "task": "e2e", "versions": ["1.0"]},
         {"modelName": "ppocr_det", "modelVersion": "1.0", "task": "textdet", "versions": ["1.0"]},
         {"modelName": "ppocr_rec", "modelVersion": "1.0", "task": "textrecog",
          "versions": ["1.0"]},
     ]  # fmt: skip
+    assert set(models[2]["options"]["properties"]) == {"char_scores", "dpi", "pages"}
 
 
 def test_errors_are_the_classes_torchserves_type_names(client: Client) -> None:
