@@ -36,7 +36,8 @@ class LocalServer:
     ``workdir`` holds the pid file, ``logs/`` and ``server.log`` and is the server's working
     directory unless ``cwd`` says otherwise (its ``key_file.json`` goes there). Token
     authorization is off unless ``auth``. ``pythonpath`` is put in front of ``PYTHONPATH``, so a
-    checkout runs its own code.
+    checkout runs its own code. ``python`` is the interpreter to run it with (another virtual
+    environment's), this one's by default.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class LocalServer:
         env: dict[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         pythonpath: str | os.PathLike[str] | None = None,
+        python: str | os.PathLike[str] | None = None,
     ) -> None:
         work = Path(workdir)
         work.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,8 @@ class LocalServer:
             "--pid-file", str(self.pid_file), "--log-location", str(work / "logs"),
             *([] if auth else ["--disable-token-auth"]), *args,
         )  # fmt: skip
+        if python is not None:
+            self.args[0] = str(python)
         environ = {**os.environ, **(env or {})}
         if pythonpath is not None:
             paths = (str(pythonpath), environ.get("PYTHONPATH"))
