@@ -141,7 +141,8 @@ def archive_mmocr(
         else:
             from safetensors.torch import save_file
 
-            state = {k: v.detach().cpu().contiguous() for k, v in predictor.model.state_dict().items()}
+            tensors = predictor.model.state_dict().items()
+            state = {k: v.detach().cpu().contiguous() for k, v in tensors}
             weights = Path(tmp) / WEIGHTS_NAME
             progress(f"writing {len(state)} tensors as safetensors")
             save_file(state, str(weights), metadata={"source": Path(checkpoint_path).name})

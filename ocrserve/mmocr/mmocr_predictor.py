@@ -42,6 +42,7 @@ from ocrserve.mmocr.models.detectors import SingleStageTextDetector
 from ocrserve.mmocr.models.keymap import rename_mmocr1_keys
 from ocrserve.mmocr.models.recognizers import EncodeDecodeRecognizer, SegRecognizer
 from ocrserve.mmocr.models.valid_ratio import valid_ratio_of, with_valid_ratio
+from ocrserve.mmocr.onnx_predictor import takes_aug_test
 from ocrserve.mmocr.pipelines import Sample, build_pipeline, select_test_pipeline, to_samples
 from ocrserve.mmocr.pipelines.load_image import exif_orientation_for
 from ocrserve.mmocr.pipelines.postprocess import build_convertor, build_postprocessor
@@ -137,7 +138,7 @@ class MMOCRPredictor:
         else:
             self.task = "textrecog"
             self.convertor = build_convertor(self.model.label_convertor_cfg)
-            self.aug_test = _takes_aug_test(pipeline_cfg)
+            self.aug_test = takes_aug_test(pipeline_cfg)
 
     @classmethod
     def from_files(
@@ -276,17 +277,6 @@ class MMOCRPredictor:
             results.append(result)
             at += len(samples)
         return results
-
-
-def _takes_aug_test(pipeline_cfg: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``model_inference`` hands a recognizer a list of images (its ``aug_test`` path).
-
-    It does when the pipeline has a test-time augmentation wrapper, or when ``img`` ends up in a
-    ``DataContainer`` (``DefaultFormatBundle``); a plain tensor (``ToTensorOCR``, as in NRTR's
-    config) goes to ``simple_test``, whose score is the list of per-character scores.
-    """
-    wrappers = {"MultiRotateAugOCR", "MultiScaleFlipAug", "DefaultFormatBundle"}
-    return any(step.get("type") in wrappers for step in pipeline_cfg)
 
 
 def _to_cpu(out: Any) -> Any:

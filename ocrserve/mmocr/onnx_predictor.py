@@ -107,7 +107,9 @@ class OnnxMMOCRPredictor:
             self.result_has_filename = bool(spec.get("result_has_filename", True))
         elif task == "textrecog":
             self.task = "textrecog"
-            self.convertor = build_convertor(spec["label_convertor"], base_dir)
+            self.convertor = build_convertor(
+                spec["label_convertor"], None if base_dir is None else Path(base_dir)
+            )
             self.aug_test = takes_aug_test(pipeline_cfg)
         else:
             raise ConfigError(f"serving spec: task must be textdet or textrecog, got {task!r}")

@@ -59,7 +59,8 @@ def valid_ratios(
 def _as_float64(value: Any, like: Tensor) -> Tensor:
     import torch
 
-    if isinstance(value, torch.Tensor):  # (not torch.as_tensor: a traced input would become constant)
+    # (not torch.as_tensor: a traced input would become constant)
+    if isinstance(value, torch.Tensor):
         return value.to(device=like.device, dtype=torch.float64).reshape(-1)
     return torch.tensor([float(value)], dtype=torch.float64, device=like.device)
 

@@ -7,8 +7,8 @@ multiple of ``1 / width_downsample_ratio`` (16 by default) when not one already,
 stretched to ``max_width``. ``img_shape`` becomes the resized (unpadded) shape, as in MMOCR.
 
 ``ToTensorOCR`` and ``NormalizeOCR`` are torchvision's ``to_tensor`` (``/ 255``, channels as loaded:
-BGR) and ``normalize`` (``(x - mean) / std``), computed with the same float32 operations in numpy (IEEE
-division and subtraction: bit for bit what torch computes).
+BGR) and ``normalize`` (``(x - mean) / std``), computed with the same float32 operations in
+numpy (IEEE division and subtraction: bit for bit what torch computes).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class AttnConvertor(BaseConvertor):
         self.char2idx = {char: idx for idx, char in enumerate(self.idx2char)}
 
     def tensor2idx(
-        self, output: np.ndarray, img_metas: Sequence[Mapping[str, Any]] | None = None
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]] | None = None
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Per image: the arg-max index of each step until the end token, ``<PAD>`` skipped."""
         indexes: list[list[int]] = []

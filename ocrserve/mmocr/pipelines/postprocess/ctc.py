@@ -42,7 +42,7 @@ class CTCConvertor(BaseConvertor):
         self.char2idx = {char: idx for idx, char in enumerate(self.idx2char)}
 
     def tensor2idx(
-        self, output: np.ndarray, img_metas: Sequence[Mapping[str, Any]]
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]]
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Softmax, argmax per column over the valid width, merge repeats, drop blanks.
 

@@ -1,10 +1,10 @@
 """MMOCR 0.x's ``PSEPostprocessor``: PSENet's kernel logits -> text boundaries.
 
-Sigmoid of all maps (float32, as MMOCR's torch); text pixels are ``map0 > min_kernel_confidence``; each
-kernel is that threshold of its map within the text. The smallest kernel's 4-connected
-components (OpenCV) seed `contour_expand`; each grown label with at least ``min_text_area``
-pixels and a mean text score above ``min_text_avg_confidence`` becomes a boundary
-(`points2boundary`: ``quad`` minimum-area rectangle or ``poly`` outer contour) in the
+Sigmoid of all maps (float32, as MMOCR's torch); text pixels are
+``map0 > min_kernel_confidence``; each kernel is that threshold of its map within the text. The
+smallest kernel's 4-connected components (OpenCV) seed `contour_expand`; each grown label with at
+least ``min_text_area`` pixels and a mean text score above ``min_text_avg_confidence`` becomes a
+boundary (`points2boundary`: ``quad`` minimum-area rectangle or ``poly`` outer contour) in the
 coordinates of the map (1/4 of the input; the predictor rescales).
 """
 
