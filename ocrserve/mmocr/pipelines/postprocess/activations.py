@@ -1,8 +1,8 @@
 """Float32 activations in numpy for post-processing, so that it runs without torch.
 
 They compute what ``torch.sigmoid`` and ``torch.softmax`` compute, in float32; the results may
-differ from PyTorch's vectorised kernels in the last bit (1 ulp), far inside the parity
-tolerances.
+differ from PyTorch's vectorised kernels in the last bits (sigmoid 1 ulp, softmax a few), far
+inside the parity tolerances.
 """
 
 from __future__ import annotations
