@@ -11,14 +11,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float32", "sigmoid", "softmax"]
+__all__ = ["as_float32", "as_numpy", "sigmoid", "softmax"]
+
+
+def as_numpy(array: Any) -> np.ndarray:
+    """A numpy array of a numpy array or a (CPU) torch tensor, without importing torch."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
 
 
 def as_float32(array: Any) -> np.ndarray:
     """A C-contiguous float32 numpy array of a numpy array or a (CPU) torch tensor."""
-    if hasattr(array, "detach"):  # a torch tensor, without importing torch
-        array = array.detach().cpu().numpy()
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return np.ascontiguousarray(as_numpy(array), dtype=np.float32)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
