@@ -145,3 +145,23 @@ def test_an_old_onnx_archive_without_torch_says_how_to_serve_it(
                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert res.returncode != 0
     assert "pip install 'ocrserve[torch]'" in res.stderr and "archive it again" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("tiny_det", {"box_score_threshold": 0.5}),
+        ("tiny_det", {"max_side": 200}),
+        ("tiny_rec", {"char_scores": True}),
+    ],
+)
+def test_request_options_act_on_onnx_archives_as_on_torch_ones(
+    store: Path, name: str, options: dict[str, Any]
+) -> None:
+    task = "textdet" if name == "tiny_det" else "textrecog"
+    onnx = load_predictor(_extracted(store, f"{name}_onnx"), 1)
+    torch_predictor = load_predictor(_extracted(store, name), 1)
+    got = onnx.predict(_images(task), options)
+    assert_same_answers(got, torch_predictor.predict(_images(task), options))
+    if task == "textrecog":
+        assert all(len(r["char_scores"]) == len(r["text"]) for r in got)
