@@ -77,7 +77,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], OnnxMM
     """Each model exported once per module: stem -> its ONNX archive's predictor."""
     predictors: dict[str, OnnxMMOCRPredictor] = {}
 
-    def export(stem: str) -> MMOCRPredictor:
+    def export(stem: str) -> OnnxMMOCRPredictor:
         if stem not in predictors:
             predictor = _predictor(MODELS[stem][0], stem)
             path = tmp_path_factory.mktemp("onnx") / f"{stem}.onnx"
