@@ -316,11 +316,14 @@ class Ocrserve(Server):
 
     name = "ocrserve"
 
-    def __init__(self, models: Sequence[str], *extra: str, timeout: float = 180.0) -> None:
+    def __init__(
+        self, models: Sequence[str], *extra: str, timeout: float = 180.0, python: str | None = None
+    ) -> None:
+        """``python``: the interpreter to serve with (another virtual environment's)."""
         self.work = Path(tempfile.mkdtemp(prefix="ocrserve-bench-"))
         STORE.mkdir(parents=True, exist_ok=True)
         args = ["--model-store", str(STORE), *(["--models", *models] if models else []), *extra]
-        self.server = LocalServer(self.work, *args, pythonpath=REPO)
+        self.server = LocalServer(self.work, *args, pythonpath=REPO, python=python)
         self.url, self.management = self.server.url, self.server.management_url
         self.proc, self.started = self.server.proc, self.server.started
         try:

@@ -1,7 +1,8 @@
 """Building a `Predictor` from an extracted archive folder (runs in a worker process).
 
 Nothing in the folder is executed or unpickled: configs are JSON (or MMOCR ``.py`` read as data),
-weights are ONNX, safetensors, or a ``.pth`` read with ``weights_only=True``.
+weights are ONNX, safetensors, or a ``.pth`` read with ``weights_only=True``. ONNX networks
+(bundled PP-OCR models, ``--runtime onnx`` MMOCR archives) load without importing torch.
 """
 
 from __future__ import annotations
@@ -68,7 +69,15 @@ def load_predictor(
 
         files = {role: _inside(folder, name) for role, name in section.get("files", {}).items()}
         return build_ppocr(str(section["task"]), files, config, threads)
+    if kind == "mmocr" and engine == "onnx" and "serving" in section:
+        from ocrserve.mmocr import load_config
+        from ocrserve.mmocr.onnx_predictor import OnnxMMOCRPredictor
+
+        cfg = load_config(_inside(folder, str(section.get("config", "config.json"))))
+        return OnnxMMOCRPredictor.from_archive(folder, cfg, section, threads)
     if kind == "mmocr" and engine in ("torch", "onnx"):
+        # (onnx: an archive written before ONNX archives dropped the weights; it needs torch)
+        _need_torch(folder, engine)
         from ocrserve.mmocr import load_checkpoint, load_config
         from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 
@@ -88,6 +97,18 @@ def load_predictor(
             cfg, state, device=device, base_dir=folder, lean=True, network=network
         )
     raise ArchiveError(f"{folder.name}: no loader for kind {kind!r} with engine {engine!r}")
+
+
+def _need_torch(folder: Path, engine: str) -> None:
+    """`ArchiveError` with the way out when an archive that needs PyTorch meets no PyTorch."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        again = " (or archive it again: --runtime onnx archives now serve without it)"
+        raise ArchiveError(
+            f"{folder.name}: this archive runs on PyTorch, which is not installed: pip install "
+            f"'ocrserve[torch]'{again if engine == 'onnx' else ''}"
+        ) from exc
 
 
 def _load_composed(

@@ -1,9 +1,12 @@
 """``ocrserve archive``: an MMOCR config + checkpoint -> ``NAME.mar`` (mmocr2torchserve's job).
 
-The archive holds the resolved config as JSON, the weights as safetensors (in the model's own
-MMOCR 0.x parameter names, whatever names the checkpoint used), a dictionary file if the config
-names one, and the manifest. The model is built and the weights checked against it before
-anything is written, so a bad pair fails here, not on the server.
+The archive holds the resolved config as JSON, a dictionary file if the config names one, the
+manifest, and the network: with ``--runtime torch`` the weights as safetensors (in the model's own
+MMOCR 0.x parameter names, whatever names the checkpoint used); with ``--runtime onnx`` the ONNX
+file only, and in the manifest what serving it without PyTorch needs to know
+(`ocrserve.mmocr.onnx_predictor.serving_spec`), so that it serves with no torch installed. The
+model is built and the weights checked against it before anything is written, so a bad pair fails
+here, not on the server.
 """
 
 from __future__ import annotations
@@ -100,8 +103,6 @@ def archive_mmocr(
     if out.exists() and not force:
         raise ArchiveError(_collision(out, config_path, named=model_name is not None))
 
-    from safetensors.torch import save_file
-
     from ocrserve.mmocr import load_checkpoint, load_config
     from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 
@@ -123,32 +124,39 @@ def archive_mmocr(
         files[arcname] = source
         node["dict_file"] = arcname
     files[CONFIG_NAME] = json.dumps(stored, indent=2).encode()
-    state = {k: v.detach().cpu().contiguous() for k, v in predictor.model.state_dict().items()}
+    section: dict[str, Any] = {"task": predictor.task, "engine": runtime}
     with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / WEIGHTS_NAME
-        progress(f"writing {len(state)} tensors as safetensors")
-        save_file(state, str(weights), metadata={"source": Path(checkpoint_path).name})
-        files[WEIGHTS_NAME] = weights
-        extra: dict[str, Any] = {}
         if runtime == "onnx":
             from ocrserve.mmocr.onnx_export import export_onnx
+            from ocrserve.mmocr.onnx_predictor import SERVING_KEY, serving_spec
 
             onnx_path = Path(tmp) / ONNX_NAME
             progress("exporting the network to ONNX and checking ONNX Runtime against PyTorch")
             diff = export_onnx(predictor, onnx_path)
             progress(f"ONNX Runtime vs PyTorch on a sample input: max abs diff {diff:.3g}")
             files[ONNX_NAME] = onnx_path
-            extra = {"onnx": ONNX_NAME, "onnx_max_abs_diff": diff}
-        section = {
-            "task": predictor.task,
-            "engine": runtime,
-            **extra,
-            "kind": "mmocr",
-            "config": CONFIG_NAME,
-            "model_type": str(config["model"].get("type")),
-            "source_config": Path(config_path).name,
-            "source_checkpoint": Path(checkpoint_path).name,
-        }
-        manifest = new_manifest(name, version, WEIGHTS_NAME, section, options)
+            spec = serving_spec(predictor, stored["model"].get("label_convertor") or {})
+            section.update({"onnx": ONNX_NAME, "onnx_max_abs_diff": diff, SERVING_KEY: spec})
+            serialized = ONNX_NAME
+        else:
+            from safetensors.torch import save_file
+
+            tensors = predictor.model.state_dict().items()
+            state = {k: v.detach().cpu().contiguous() for k, v in tensors}
+            weights = Path(tmp) / WEIGHTS_NAME
+            progress(f"writing {len(state)} tensors as safetensors")
+            save_file(state, str(weights), metadata={"source": Path(checkpoint_path).name})
+            files[WEIGHTS_NAME] = weights
+            serialized = WEIGHTS_NAME
+        section.update(
+            {
+                "kind": "mmocr",
+                "config": CONFIG_NAME,
+                "model_type": str(config["model"].get("type")),
+                "source_config": Path(config_path).name,
+                "source_checkpoint": Path(checkpoint_path).name,
+            }
+        )
+        manifest = new_manifest(name, version, serialized, section, options)
         progress(f"writing {out}")
         return write_archive(out, manifest, files, force=force)

@@ -25,49 +25,34 @@ same numbers as one image at a time (padding would change DBNet's maps and CRNN'
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ocrserve.errors import CheckpointError, ConfigError, InvalidInput, ModelLoadError
-from ocrserve.imaging import shrink_to, unshrink_boundaries
+from ocrserve.errors import CheckpointError, ConfigError, ModelLoadError
 from ocrserve.mmocr.models import build_model
 from ocrserve.mmocr.models.detectors import SingleStageTextDetector
 from ocrserve.mmocr.models.keymap import rename_mmocr1_keys
 from ocrserve.mmocr.models.recognizers import EncodeDecodeRecognizer, SegRecognizer
 from ocrserve.mmocr.models.valid_ratio import valid_ratio_of, with_valid_ratio
-from ocrserve.mmocr.pipelines import Sample, build_pipeline, select_test_pipeline, to_samples
-from ocrserve.mmocr.pipelines.load_image import exif_orientation_for
-from ocrserve.mmocr.pipelines.postprocess import build_convertor, build_postprocessor
-from ocrserve.mmocr.pipelines.postprocess.db import rescale_boundaries
+from ocrserve.mmocr.pipelines import Sample
+from ocrserve.mmocr.pipelines.postprocess import build_convertor
+from ocrserve.mmocr.predictor_base import BOX_SCORE_ATTRIBUTE, MMOCRPredictorBase
 
-__all__ = ["MMOCRPredictor", "Network"]
+__all__ = ["BOX_SCORE_ATTRIBUTE", "MMOCRPredictor", "Network"]
 
 #: A network other than the PyTorch model (ONNX Runtime's, `ocrserve.mmocr.onnx_export`):
 #: ``(batch, valid ratios) -> output`` as the PyTorch network gives it.
 Network = Callable[[Tensor, Tensor], Any]
 
-#: The attribute of each MMOCR postprocessor that thresholds the score it reports per box: the
-#: ``box_score_threshold`` option sets it. Other postprocessors' boxes are only filtered.
-BOX_SCORE_ATTRIBUTE = {
-    "DBPostprocessor": "min_text_score",
-    "PANPostprocessor": "min_text_avg_confidence",
-    "PSEPostprocessor": "min_text_avg_confidence",
-}
 
-
-class MMOCRPredictor:
+class MMOCRPredictor(MMOCRPredictorBase):
     """An MMOCR 0.x text detector or recognizer, from its config and weights."""
-
-    task: Literal["textdet", "textrecog"]
-    #: Whether images should be rotated by their EXIF orientation when decoded.
-    exif_orientation: bool
 
     def __init__(
         self,
@@ -125,19 +110,16 @@ class MMOCRPredictor:
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model.to(self.device).eval()
 
-        pipeline_cfg = select_test_pipeline(config)
-        self.pipeline = build_pipeline(pipeline_cfg)
-        color_type = str(pipeline_cfg[0].get("color_type", "color"))
-        self.exif_orientation = (
-            exif_orientation_for(color_type) if exif_orientation is None else exif_orientation
-        )
         if isinstance(self.model, SingleStageTextDetector):
-            self.task = "textdet"
-            self.postprocessor = build_postprocessor(self.model.postprocessor_config())
+            detector = (
+                self.model.postprocessor_config(),
+                self.model.downsample_ratio,
+                self.model.result_has_filename,
+            )
+            self._build_stages(config, exif_orientation, detector=detector)
         else:
-            self.task = "textrecog"
-            self.convertor = build_convertor(self.model.label_convertor_cfg)
-            self.aug_test = _takes_aug_test(pipeline_cfg)
+            convertor = build_convertor(self.model.label_convertor_cfg)
+            self._build_stages(config, exif_orientation, convertor=convertor)
 
     @classmethod
     def from_files(
@@ -155,13 +137,7 @@ class MMOCRPredictor:
         kwargs.setdefault("base_dir", Path(config_path).resolve().parent)
         return cls(config, checkpoint.state_dict, device, **kwargs)
 
-    # -- the three stages, public so that parity tests and tools can look at each -------------
-
-    def preprocess(self, image: np.ndarray) -> list[Sample]:
-        """The test pipeline on one BGR uint8 image: one `Sample` per test-time augmentation."""
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise InvalidInput("Images must be H x W x 3 uint8 BGR arrays")
-        return to_samples(self.pipeline({"img": image}))
+    # -- the network stage (preprocess, postprocess, predict: `MMOCRPredictorBase`) ------------
 
     @torch.inference_mode()
     def forward(self, samples: Sequence[Sample]) -> list[Tensor]:
@@ -190,104 +166,6 @@ class MMOCRPredictor:
         metas = [with_valid_ratio(s.meta, s.img.shape[-1]) for s in samples]
         return self.model(batch, metas)
 
-    def _postprocessor(self, options: Mapping[str, Any]) -> Callable[[Any], list[list[float]]]:
-        """The detection postprocessor, with the request's ``box_score_threshold`` if any."""
-        threshold = options.get("box_score_threshold")
-        attribute = BOX_SCORE_ATTRIBUTE.get(type(self.postprocessor).__name__)
-        if threshold is None or attribute is None:
-            return self.postprocessor
-        changed = copy.copy(self.postprocessor)
-        setattr(changed, attribute, float(threshold))
-        return changed
-
-    def postprocess(
-        self,
-        samples: Sequence[Sample],
-        outputs: Sequence[Tensor],
-        options: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """One image's samples and raw outputs -> MMOCR's ``model_inference`` result.
-
-        ``options`` (`ocrserve.options`): ``box_score_threshold`` for detectors,
-        ``char_scores`` for recognizers (the characters' scores of the text answered)."""
-        opts = options or {}
-        if self.task == "textdet":
-            if len(samples) != 1:
-                raise ConfigError(
-                    f"Text detectors take one test-time variant per image, the pipeline gave "
-                    f"{len(samples)} (MMOCR's detectors have no aug_test either)"
-                )
-            assert isinstance(self.model, SingleStageTextDetector)
-            postprocessor = self._postprocessor(opts)
-            boundaries = postprocessor(_to_numpy(_batch_item(outputs[0], 0), squeeze=True))
-            scale_factor = np.broadcast_to(
-                np.asarray(samples[0].meta.get("scale_factor", 1.0), dtype=np.float32), (4,)
-            )
-            boundaries = rescale_boundaries(boundaries, scale_factor, self.model.downsample_ratio)
-            if "box_score_threshold" in opts:
-                threshold = float(opts["box_score_threshold"])
-                boundaries = [b for b in boundaries if b[-1] >= threshold]
-            if not self.model.result_has_filename:
-                return {"boundary_result": boundaries}
-            return {"boundary_result": boundaries, "filename": samples[0].meta.get("filename")}
-        if not self.aug_test:
-            indexes, scores = self.convertor.tensor2idx(
-                outputs[0], [with_valid_ratio(samples[0].meta, samples[0].img.shape[-1])]
-            )
-            text = self.convertor.idx2str(indexes)[0]
-            answer: dict[str, Any] = {"text": text, "score": scores[0]}
-            if opts.get("char_scores"):
-                answer["char_scores"] = [float(c) for c in scores[0]]
-            return answer
-        best_text, best_score, best_chars = "", -1.0, []
-        for sample, out in zip(samples, outputs):
-            indexes, scores = self.convertor.tensor2idx(
-                out, [with_valid_ratio(sample.meta, sample.img.shape[-1])]
-            )
-            text = self.convertor.idx2str(indexes)[0]
-            score = sum(scores[0]) / max(1, len(text))
-            if score > best_score:
-                best_text, best_score, best_chars = text, score, scores[0]
-        answer = {"text": best_text, "score": best_score}
-        if opts.get("char_scores"):
-            answer["char_scores"] = [float(c) for c in best_chars]
-        return answer
-
-    def predict(
-        self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Predict a batch of BGR uint8 images; one MMOCR result dict per image, in order.
-
-        ``options`` are a request's (`ocrserve.options`); a detector's ``max_side`` scales
-        larger images down before the pipeline, its boxes still in the image's pixels."""
-        opts = options or {}
-        max_side = opts.get("max_side") if self.task == "textdet" else None
-        inputs = [shrink_to(image, max_side) for image in images] if max_side else list(images)
-        per_image = [self.preprocess(image) for image in inputs]
-        flat = [s for samples in per_image for s in samples]
-        outputs = self.forward(flat)
-        results, at = [], 0
-        for k, samples in enumerate(per_image):
-            result = self.postprocess(samples, outputs[at : at + len(samples)], opts)
-            if inputs[k] is not images[k]:
-                result["boundary_result"] = unshrink_boundaries(
-                    result["boundary_result"], inputs[k], images[k]
-                )
-            results.append(result)
-            at += len(samples)
-        return results
-
-
-def _takes_aug_test(pipeline_cfg: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``model_inference`` hands a recognizer a list of images (its ``aug_test`` path).
-
-    It does when the pipeline has a test-time augmentation wrapper, or when ``img`` ends up in a
-    ``DataContainer`` (``DefaultFormatBundle``); a plain tensor (``ToTensorOCR``, as in NRTR's
-    config) goes to ``simple_test``, whose score is the list of per-character scores.
-    """
-    wrappers = {"MultiRotateAugOCR", "MultiScaleFlipAug", "DefaultFormatBundle"}
-    return any(step.get("type") in wrappers for step in pipeline_cfg)
-
 
 def _to_cpu(out: Any) -> Any:
     """A network output (a tensor, or tuples of them for multi-level heads) on the CPU."""
@@ -301,14 +179,6 @@ def _batch_item(out: Any, j: int) -> Any:
     if isinstance(out, (tuple, list)):
         return type(out)(_batch_item(o, j) for o in out)
     return out[j : j + 1]
-
-
-def _to_numpy(out: Any, squeeze: bool = False) -> Any:
-    """Tensors (nested in tuples) as numpy arrays, the batch axis of 1 dropped if ``squeeze``."""
-    if isinstance(out, (tuple, list)):
-        return [_to_numpy(o, squeeze) for o in out]
-    array = out.numpy()
-    return array[0] if squeeze else array
 
 
 def set_cuda_precision(allow_tf32: bool) -> None:

@@ -200,16 +200,16 @@ def _flatten(out: Any, name: str = OUT) -> list[tuple[str, Tensor]]:
     return [(name, out)]
 
 
-def _nest(named: Sequence[tuple[str, Tensor]]) -> Any:
+def _nest(named: Sequence[tuple[str, Any]]) -> Any:
     """The inverse of `_flatten`: tuples nested as the ``.i.j`` suffixes of the names say."""
     paths = [(tuple(int(p) for p in name.split(".")[1:]), value) for name, value in named]
     return _nest_paths(paths)
 
 
-def _nest_paths(paths: list[tuple[tuple[int, ...], Tensor]]) -> Any:
+def _nest_paths(paths: list[tuple[tuple[int, ...], Any]]) -> Any:
     if len(paths) == 1 and not paths[0][0]:
         return paths[0][1]
-    groups: dict[int, list[tuple[tuple[int, ...], Tensor]]] = {}
+    groups: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
     for path, value in paths:
         if not path:
             raise ValueError("ONNX outputs mix a tensor and nested tensors at one level")
@@ -227,8 +227,9 @@ def load_onnx_network(kind: str, path: Path, threads: int) -> OnnxNetwork:
 
 
 class OnnxNetwork:
-    """An ONNX Runtime session callable like the PyTorch network: ``(img[, valid_ratio])`` in,
-    a tensor (or the network's nested tuples of them) out."""
+    """An ONNX Runtime session: `run` takes and gives numpy arrays (what torch-free serving
+    calls, `ocrserve.mmocr.onnx_predictor`); calling it takes and gives tensors, like the PyTorch
+    network."""
 
     def __init__(self, path: Path, threads: int) -> None:
         from ocrserve.onnx_session import create_session
@@ -237,12 +238,25 @@ class OnnxNetwork:
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
 
+    def run(self, batch: np.ndarray, valid_ratio: np.ndarray | None = None) -> Any:
+        """``N x 3 x H x W`` float32 (and ``N`` valid ratios) -> an array, or the network's
+        nested tuples of them."""
+        feed = {IMG: batch}
+        if VALID_RATIO in self.input_names:
+            ratios = np.ones(batch.shape[0]) if valid_ratio is None else valid_ratio
+            feed[VALID_RATIO] = np.ascontiguousarray(ratios, dtype=np.float64)
+        outs = self.session.run(self.output_names, feed)
+        return _nest(list(zip(self.output_names, outs)))
+
     def __call__(self, batch: Tensor, valid_ratio: Tensor | None = None) -> Any:
         import torch
 
-        feed = {IMG: batch.cpu().numpy()}
-        if VALID_RATIO in self.input_names:
-            ratios = np.ones(batch.shape[0]) if valid_ratio is None else valid_ratio.cpu().numpy()
-            feed[VALID_RATIO] = np.ascontiguousarray(ratios, dtype=np.float64)
-        outs = self.session.run(self.output_names, feed)
-        return _nest([(n, torch.from_numpy(o)) for n, o in zip(self.output_names, outs)])
+        ratios = None if valid_ratio is None else valid_ratio.cpu().numpy()
+        out = self.run(batch.cpu().numpy(), ratios)
+        return _map_nested(torch.from_numpy, out)
+
+
+def _map_nested(fn: Any, out: Any) -> Any:
+    if isinstance(out, tuple):
+        return tuple(_map_nested(fn, o) for o in out)
+    return fn(out)

@@ -61,7 +61,8 @@ class LocalServer:
     ``workdir`` holds the pid file, ``logs/`` and ``server.log`` and is the server's working
     directory unless ``cwd`` says otherwise (its ``key_file.json`` goes there). Token
     authorization is off unless ``auth``. ``pythonpath`` is put in front of ``PYTHONPATH``, so a
-    checkout runs its own code.
+    checkout runs its own code. ``python`` is the interpreter to run it with (another virtual
+    environment's), this one's by default.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class LocalServer:
         env: dict[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         pythonpath: str | os.PathLike[str] | None = None,
+        python: str | os.PathLike[str] | None = None,
     ) -> None:
         work = Path(workdir)
         work.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,7 @@ class LocalServer:
         self.cwd = Path(cwd) if cwd is not None else work
         self.pid_file = work / "ocrserve.pid"
         self.log_path = work / "server.log"
-        self._extra, self._auth = args, auth
+        self._extra, self._auth, self._python = args, auth, python
         environ = {**os.environ, **(env or {})}
         if pythonpath is not None:
             paths = (str(pythonpath), environ.get("PYTHONPATH"))
@@ -107,6 +109,8 @@ class LocalServer:
             "--pid-file", str(self.pid_file), "--log-location", str(work / "logs"),
             *([] if self._auth else ["--disable-token-auth"]), *self._extra,
         )  # fmt: skip
+        if self._python is not None:
+            self.args[0] = str(self._python)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
         self.proc = subprocess.Popen(

@@ -1,7 +1,8 @@
 """``--runtime onnx`` against the MMOCR 0.6.3 parity fixtures, per architecture.
 
 Each exportable architecture is exported once (`export_onnx`: ONNX Runtime vs PyTorch on a
-synthetic input, within `onnx_tolerance`) and then run on ONNX Runtime over the fixture images:
+synthetic input, within `onnx_tolerance`) and then served as an ONNX archive serves it, by
+`OnnxMMOCRPredictor` (no torch: numpy/OpenCV pre- and post-processing) over the fixture images:
 the raw output against MMOCR's where the fixture kept it (within `onnx_tolerance`), the final
 result against MMOCR's ``result.json`` within the parity tolerances (polygons <= 0.5 px, same
 count; text identical; scores <= 1e-4). Recognizers run at their fixed height and the images'
@@ -30,6 +31,7 @@ from ocrserve.mmocr.onnx_export import (
     model_type,
     onnx_tolerance,
 )
+from ocrserve.mmocr.onnx_predictor import OnnxMMOCRPredictor, serving_spec
 from tests.prerequisites import SHARED, needs_shared
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
@@ -71,19 +73,18 @@ def _image(name: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], MMOCRPredictor]:
-    """Each model exported once per module: stem -> its predictor, running on ONNX Runtime."""
-    predictors: dict[str, MMOCRPredictor] = {}
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], OnnxMMOCRPredictor]:
+    """Each model exported once per module: stem -> its ONNX archive's predictor."""
+    predictors: dict[str, OnnxMMOCRPredictor] = {}
 
-    def export(stem: str) -> MMOCRPredictor:
+    def export(stem: str) -> OnnxMMOCRPredictor:
         if stem not in predictors:
             predictor = _predictor(MODELS[stem][0], stem)
             path = tmp_path_factory.mktemp("onnx") / f"{stem}.onnx"
             export_onnx(predictor, path)
-            predictor.network = load_onnx_network(
-                model_type(predictor), path, threads=torch.get_num_threads()
-            )
-            predictors[stem] = predictor
+            network = load_onnx_network(model_type(predictor), path, torch.get_num_threads())
+            spec = json.loads(json.dumps(serving_spec(predictor, {})))  # as the manifest holds it
+            predictors[stem] = OnnxMMOCRPredictor(predictor.config, spec, network)
         return predictors[stem]
 
     return export
@@ -124,7 +125,7 @@ def _check_result(task: str, got: dict[str, Any], expected: dict[str, Any]) -> N
 
 @pytest.mark.parametrize("stem", MODELS)
 def test_onnx_runtime_matches_the_fixtures(
-    stem: str, exported: Callable[[str], MMOCRPredictor]
+    stem: str, exported: Callable[[str], OnnxMMOCRPredictor]
 ) -> None:
     task, images = MODELS[stem]
     predictor = exported(stem)
@@ -138,7 +139,8 @@ def test_onnx_runtime_matches_the_fixtures(
                 if name in stored:
                     want = torch.from_numpy(stored[name])
                     assert value.shape == want.shape, name
-                    assert float((value - want).abs().max()) <= onnx_tolerance(want), name
+                    diff = float((torch.from_numpy(value) - want).abs().max())
+                    assert diff <= onnx_tolerance(want), name
                     compared += 1
         folder = FIXTURES / task / stem / "base"
         expected = json.loads((folder / f"{Path(image).stem}.result.json").read_text())

@@ -7,15 +7,18 @@ compute that with tensor operations in float64, which gives exactly what MMOCR's
 them as constants. A meta's ``valid_ratio`` is a number (one image) or a 1-D tensor (that many
 consecutive images: the ONNX export passes the whole batch's ratios this way, so that the batch
 size stays dynamic); one ratio for a whole batch broadcasts.
+
+`with_valid_ratio` and `valid_ratio_of` serve ONNX archives too, so torch is imported only by
+the tensor helpers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "column_is_valid",
@@ -47,23 +50,30 @@ def valid_ratios(
     when there are no metas or masking is off."""
     if not img_metas or not mask:
         return None
+    import torch
+
     parts = [_as_float64(meta.get("valid_ratio", 1.0), like) for meta in img_metas]
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _as_float64(value: Any, like: Tensor) -> Tensor:
-    if isinstance(value, Tensor):  # (not torch.as_tensor: a traced input would become constant)
+    import torch
+
+    # (not torch.as_tensor: a traced input would become constant)
+    if isinstance(value, torch.Tensor):
         return value.to(device=like.device, dtype=torch.float64).reshape(-1)
     return torch.tensor([float(value)], dtype=torch.float64, device=like.device)
 
 
 def valid_widths(width: int, ratios: Tensor) -> Tensor:
     """``min(width, ceil(width * ratio))`` per image, int64 (``width`` may be a traced size)."""
-    return torch.ceil(ratios.clamp(max=1.0) * width).long()
+    return (ratios.clamp(max=1.0) * width).ceil().long()
 
 
 def column_is_valid(width: int, ratios: Tensor) -> Tensor:
     """``N x width`` booleans (``1 x width`` for one ratio): True at the columns that hold the
     image."""
+    import torch
+
     columns = torch.arange(width, device=ratios.device)
     return columns.view(1, -1) < valid_widths(width, ratios).view(-1, 1)

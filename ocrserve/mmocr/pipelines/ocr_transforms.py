@@ -7,7 +7,8 @@ multiple of ``1 / width_downsample_ratio`` (16 by default) when not one already,
 stretched to ``max_width``. ``img_shape`` becomes the resized (unpadded) shape, as in MMOCR.
 
 ``ToTensorOCR`` and ``NormalizeOCR`` are torchvision's ``to_tensor`` (``/ 255``, channels as loaded:
-BGR) and ``normalize`` (``(x - mean) / std``), computed with the same float32 torch operations.
+BGR) and ``normalize`` (``(x - mean) / std``), computed with the same float32 operations in
+numpy (IEEE division and subtraction: bit for bit what torch computes).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from ocrserve.errors import ConfigError
 from ocrserve.mmocr.pipelines.compose import TRANSFORMS, Results
@@ -127,10 +127,10 @@ class ToTensorOCR:
         img = results["img"]
         if img.ndim == 2:
             img = img[:, :, None]
-        tensor = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).contiguous()
-        if tensor.dtype == torch.uint8:
-            tensor = tensor.to(dtype=torch.float32).div(255)
-        results["img"] = tensor.numpy()
+        chw = np.ascontiguousarray(img.transpose(2, 0, 1))
+        if chw.dtype == np.uint8:  # IEEE float32 division, as torch's ``div(255)``
+            chw = chw.astype(np.float32) / np.float32(255)
+        results["img"] = chw
         return results
 
 
@@ -145,9 +145,9 @@ class NormalizeOCR:
             raise ConfigError(f"NormalizeOCR: std must not contain zeros, got {self.std}")
 
     def __call__(self, results: Results) -> Results:
-        tensor = torch.from_numpy(np.array(results["img"], dtype=np.float32))
-        mean = torch.as_tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        results["img"] = tensor.sub_(mean).div_(std).numpy()
+        img = np.array(results["img"], dtype=np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        results["img"] = (img - mean) / std
         results["img_norm_cfg"] = {"mean": self.mean, "std": self.std}
         return results

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from ocrserve.mmocr.pipelines.postprocess import CONVERTORS
+from ocrserve.mmocr.pipelines.postprocess.activations import as_float32
 from ocrserve.mmocr.pipelines.postprocess.convertor import BaseConvertor
 
 __all__ = ["ABIConvertor", "AttnConvertor"]
@@ -60,13 +60,14 @@ class AttnConvertor(BaseConvertor):
         self.char2idx = {char: idx for idx, char in enumerate(self.idx2char)}
 
     def tensor2idx(
-        self, output: Tensor, img_metas: Sequence[Mapping[str, Any]] | None = None
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]] | None = None
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Per image: the arg-max index of each step until the end token, ``<PAD>`` skipped."""
         indexes: list[list[int]] = []
         scores: list[list[float]] = []
-        for seq in output.detach().cpu():
-            max_value, max_idx = torch.max(seq, -1)
+        for seq in as_float32(output):
+            max_idx = seq.argmax(axis=-1)  # ties: the first index
+            max_value = np.take_along_axis(seq, max_idx[:, None], axis=-1)[:, 0]
             chars: list[int] = []
             char_scores: list[float] = []
             for index, score in zip(max_idx.tolist(), max_value.tolist()):

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
-
 from ocrserve.mmocr.pipelines.postprocess.dictionaries import load_dictionary
 
 __all__ = ["BaseConvertor"]
@@ -40,7 +38,8 @@ class BaseConvertor:
         return ["".join(self.idx2char[i] for i in index) for index in indexes]
 
     def tensor2idx(
-        self, output: Tensor, img_metas: Sequence[Mapping[str, Any]]
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]]
     ) -> tuple[list[list[int]], list[list[float]]]:
-        """Decoder output ``N x T x C`` -> per image, character indexes and their scores."""
+        """Decoder output ``N x T x C`` (a numpy array or a CPU torch tensor) -> per image,
+        character indexes and their scores."""
         raise NotImplementedError

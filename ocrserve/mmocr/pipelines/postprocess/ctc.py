@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+import numpy as np
 
 from ocrserve.mmocr.pipelines.postprocess import CONVERTORS
+from ocrserve.mmocr.pipelines.postprocess.activations import softmax
 from ocrserve.mmocr.pipelines.postprocess.convertor import BaseConvertor
 
 __all__ = ["CTCConvertor"]
@@ -43,29 +42,29 @@ class CTCConvertor(BaseConvertor):
         self.char2idx = {char: idx for idx, char in enumerate(self.idx2char)}
 
     def tensor2idx(
-        self, output: Tensor, img_metas: Sequence[Mapping[str, Any]]
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]]
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Softmax, argmax per column over the valid width, merge repeats, drop blanks.
 
         Only the first ``ceil(T * valid_ratio)`` columns are decoded; a character's score is its
         softmax probability at the column where it starts.
         """
-        if len(img_metas) != output.size(0):
-            raise ValueError(f"{output.size(0)} outputs but {len(img_metas)} image metas")
-        probs = F.softmax(output, dim=2).cpu().detach()
-        top_value, top_idx = probs.topk(1, dim=2)
-        feat_len = probs.size(1)
+        probs = softmax(output, axis=2)
+        if len(img_metas) != probs.shape[0]:
+            raise ValueError(f"{probs.shape[0]} outputs but {len(img_metas)} image metas")
+        top_idx = probs.argmax(axis=2)  # ties: the first index
+        top_value = np.take_along_axis(probs, top_idx[:, :, None], axis=2)[:, :, 0]
+        feat_len = probs.shape[1]
         indexes: list[list[int]] = []
         scores: list[list[float]] = []
         for b, meta in enumerate(img_metas):
             decode_len = min(feat_len, math.ceil(feat_len * meta.get("valid_ratio", 1.0)))
-            pred = top_idx[b, :, 0].tolist()
+            pred = top_idx[b].tolist()
             select, prev = [], self.blank_idx
             for t in range(decode_len):
                 if pred[t] not in (prev, self.blank_idx):
                     select.append(t)
                 prev = pred[t]
-            chosen = torch.tensor(select, dtype=torch.long)
-            indexes.append(top_idx[b, :, 0].index_select(0, chosen).tolist())
-            scores.append(top_value[b, :, 0].index_select(0, chosen).tolist())
+            indexes.append([pred[t] for t in select])
+            scores.append([float(top_value[b, t]) for t in select])
         return indexes, scores

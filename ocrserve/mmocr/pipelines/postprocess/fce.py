@@ -20,7 +20,6 @@ from typing import Any, cast
 
 import cv2
 import numpy as np
-import torch
 from numpy.fft import ifft
 from shapely.geometry import Polygon
 
@@ -155,6 +154,10 @@ class FCEPostprocessor:
         k = self.fourier_degree
         if cls_pred.shape[0] != 4 or reg_pred.shape[0] != 4 * k + 2:
             raise ValueError("FCEPostprocessor: level maps do not match the Fourier degree")
+        # torch's softmax, imported here: FCENet serves on PyTorch only (`REFUSED` for ONNX),
+        # and its polygon NMS is sensitive to the last bit of these scores.
+        import torch
+
         cls = torch.from_numpy(np.ascontiguousarray(cls_pred, dtype=np.float32))
         tr_pred = cls[0:2].softmax(dim=0).numpy()
         tcl_pred = cls[2:].softmax(dim=0).numpy()

@@ -13,10 +13,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from ocrserve.errors import ConfigError
 from ocrserve.mmocr.pipelines.postprocess import POSTPROCESSORS
+from ocrserve.mmocr.pipelines.postprocess.activations import sigmoid
 from ocrserve.mmocr.pipelines.postprocess.db import points2boundary
 from ocrserve.mmocr.pipelines.postprocess.region_growing import pixel_group
 
@@ -50,7 +50,7 @@ class PANPostprocessor:
         if preds.ndim != 3 or preds.shape[0] < 3:
             raise ValueError(f"PANPostprocessor expects a C x H x W map, got shape {preds.shape}")
         preds = np.ascontiguousarray(preds, dtype=np.float32)
-        probs = torch.sigmoid(torch.from_numpy(preds[:2])).numpy()
+        probs = sigmoid(preds[:2])
         text_score = probs[0]
         text = text_score > self.min_text_confidence
         kernel = ((probs[1] > self.min_kernel_confidence) & text).astype(np.uint8)

@@ -1,10 +1,10 @@
 """MMOCR 0.x's ``PSEPostprocessor``: PSENet's kernel logits -> text boundaries.
 
-Sigmoid of all maps (torch, as MMOCR); text pixels are ``map0 > min_kernel_confidence``; each
-kernel is that threshold of its map within the text. The smallest kernel's 4-connected
-components (OpenCV) seed `contour_expand`; each grown label with at least ``min_text_area``
-pixels and a mean text score above ``min_text_avg_confidence`` becomes a boundary
-(`points2boundary`: ``quad`` minimum-area rectangle or ``poly`` outer contour) in the
+Sigmoid of all maps (float32, as MMOCR's torch); text pixels are
+``map0 > min_kernel_confidence``; each kernel is that threshold of its map within the text. The
+smallest kernel's 4-connected components (OpenCV) seed `contour_expand`; each grown label with at
+least ``min_text_area`` pixels and a mean text score above ``min_text_avg_confidence`` becomes a
+boundary (`points2boundary`: ``quad`` minimum-area rectangle or ``poly`` outer contour) in the
 coordinates of the map (1/4 of the input; the predictor rescales).
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from ocrserve.errors import ConfigError
 from ocrserve.mmocr.pipelines.postprocess import POSTPROCESSORS
+from ocrserve.mmocr.pipelines.postprocess.activations import sigmoid
 from ocrserve.mmocr.pipelines.postprocess.db import points2boundary
 from ocrserve.mmocr.pipelines.postprocess.region_growing import contour_expand
 
@@ -58,10 +58,10 @@ class PSEPostprocessor:
     def __call__(self, preds: np.ndarray) -> list[list[float]]:
         if preds.ndim != 3:
             raise ValueError(f"PSEPostprocessor expects a K x H x W map, got shape {preds.shape}")
-        probs = torch.sigmoid(torch.from_numpy(np.ascontiguousarray(preds, dtype=np.float32)))
+        probs = sigmoid(preds)
         masks = probs > self.min_kernel_confidence
-        kernel_masks = (masks & masks[0]).numpy().astype(np.uint8)
-        score = probs[0].numpy()
+        kernel_masks = (masks & masks[0]).astype(np.uint8)
+        score = probs[0]
         _, seeds = cv2.connectedComponents(kernel_masks[-1], connectivity=4)
         labels = contour_expand(kernel_masks, seeds, self.min_kernel_area)
         w = labels.shape[1]

@@ -18,10 +18,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from torch import Tensor
 
 from ocrserve.mmocr.pipelines.postprocess import CONVERTORS
+from ocrserve.mmocr.pipelines.postprocess.activations import as_float32
 from ocrserve.mmocr.pipelines.postprocess.convertor import BaseConvertor
 
 __all__ = ["MIN_CHAR_PIXELS", "SegConvertor"]
@@ -55,18 +54,19 @@ class SegConvertor(BaseConvertor):
         self.char2idx = {char: idx for idx, char in enumerate(self.idx2char)}
 
     def tensor2idx(
-        self, output: Tensor, img_metas: Sequence[Mapping[str, Any]]
+        self, output: Any, img_metas: Sequence[Mapping[str, Any]]
     ) -> tuple[list[list[int]], list[list[float]]]:
         """Head output ``N x classes x H x W`` -> per image, the classes of its characters left
         to right and their scores."""
-        if len(img_metas) != output.size(0):
-            raise ValueError(f"{output.size(0)} outputs but {len(img_metas)} image metas")
+        output = as_float32(output)
+        if len(img_metas) != output.shape[0]:
+            raise ValueError(f"{output.shape[0]} outputs but {len(img_metas)} image metas")
         indexes: list[list[int]] = []
         scores: list[list[float]] = []
         for b, meta in enumerate(img_metas):
-            valid_width = int(output.size(-1) * meta.get("valid_ratio", 1.0) + 1)
-            seg = torch.argmax(output[b, :, :, :valid_width].detach(), dim=0)
-            classes, char_scores = self.read_components(seg.cpu().numpy().astype(np.int32))
+            valid_width = int(output.shape[-1] * meta.get("valid_ratio", 1.0) + 1)
+            seg = np.argmax(output[b, :, :, :valid_width], axis=0)  # ties: the first class
+            classes, char_scores = self.read_components(seg.astype(np.int32))
             indexes.append(classes)
             scores.append(char_scores)
         return indexes, scores

@@ -21,10 +21,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from ocrserve.errors import ConfigError
 from ocrserve.mmocr.pipelines.postprocess import POSTPROCESSORS
+from ocrserve.mmocr.pipelines.postprocess.activations import sigmoid
 from ocrserve.mmocr.pipelines.postprocess.centre_line import Region, centralize
 from ocrserve.mmocr.pipelines.postprocess.fce import fill_hole
 from ocrserve.mmocr.pipelines.postprocess.introsort import legacy_argsort
@@ -182,7 +182,7 @@ class TextSnakePostprocessor:
                 f"TextSnakePostprocessor expects a 5 x H x W map, got shape {preds.shape}"
             )
         preds = np.ascontiguousarray(preds, dtype=np.float32)
-        probs = torch.sigmoid(torch.from_numpy(preds[:2])).numpy()
+        probs = sigmoid(preds[:2])
         text_score = probs[0]
         center_score = probs[1] * text_score
         center_mask = fill_hole(center_score > self.min_center_region_confidence)
