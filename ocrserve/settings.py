@@ -210,6 +210,24 @@ class Settings:
             "for the inference key like any client)."
         ),
     )
+    engine: str = field(
+        default="local",
+        metadata=_opt(
+            "What runs the models: local (worker processes of this server) or ray (Ray Serve "
+            "replicas, one deployment per model version; needs the ocrserve[ray] extra)."
+        ),
+    )
+    ray_address: str = field(
+        default="",
+        metadata=_opt(
+            "With engine=ray, the cluster to join: auto, HOST:PORT of its GCS, or "
+            "ray://HOST:PORT (Ray Client); empty: $RAY_ADDRESS, else a one-machine cluster."
+        ),
+    )
+    ray_replica_cpus: float = field(
+        default=1.0,
+        metadata=_opt("With engine=ray, the CPUs each replica reserves (Ray's num_cpus)."),
+    )
     cors_allowed_origin: str = field(
         default="", metadata=_opt("Access-Control-Allow-Origin value; empty: no CORS headers.")
     )
@@ -249,6 +267,10 @@ class Settings:
             raise ConfigError(f"pdf_render_timeout={self.pdf_render_timeout!r}: must be > 0")
         if self.token_expiration_min <= 0:
             raise ConfigError(f"token_expiration_min={self.token_expiration_min!r}: must be > 0")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"engine={self.engine!r}: expected local or ray")
+        if self.ray_replica_cpus < 0:
+            raise ConfigError(f"ray_replica_cpus={self.ray_replica_cpus!r}: must be >= 0")
         if self.metrics_mode not in ("prometheus", "log"):
             raise ConfigError(f"metrics_mode={self.metrics_mode!r}: expected prometheus or log")
         for pattern in self.allowed_urls:
