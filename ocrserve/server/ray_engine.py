@@ -14,9 +14,10 @@ Nothing here is imported unless ``engine=ray``; Ray is the optional extra ``ocrs
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
+import os
+import signal
 import time
 import zipfile
 from collections.abc import Iterable
@@ -37,6 +38,10 @@ from ocrserve.server.devices import threads_per_worker
 from ocrserve.server.engine import Engine, ServedModel
 from ocrserve.server.supervisor import EngineMetrics, Job
 from ocrserve.settings import ModelConfig, Settings
+
+# Ray's C++ core prints a stack trace on SIGTERM, the server's graceful stop, and ends the
+# process with SIGABRT after it: keep Python's own handling of signals.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 try:
     import ray
@@ -107,7 +112,6 @@ class RayModel:
         self.target = 0
         self.deployed = False
         self._archive = archive_bytes(spec.model_dir)
-        self._version = hashlib.sha256(self._archive).hexdigest()[:16]
         self._deploying: asyncio.Task[None] | None = None
         self._handle: Any = None
 
@@ -120,7 +124,6 @@ class RayModel:
         gpus = 1 if cfg.device_type == "gpu" else 0
         opts: dict[str, Any] = {
             "ray_actor_options": {"num_cpus": self.settings.ray_replica_cpus, "num_gpus": gpus},
-            "version": self._version,
             "max_ongoing_requests": max(2 * cfg.batch_size, 2),
             "health_check_period_s": 2.0,
             "health_check_timeout_s": float(max(cfg.response_timeout, 10)),
@@ -334,7 +337,11 @@ class RayEngine(Engine):
     def connect(self) -> None:
         """Join (or start) the Ray cluster and start Serve without its HTTP proxy."""
         address = self.settings.ray_address or None
+        # ray.init makes SIGTERM exit at once (sys.exit(15)); the server's graceful stop stays.
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         ray.init(address=address, namespace="ocrserve", log_to_driver=False)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
         serve.start(proxy_location="Disabled")
         log.info("Ray engine: joined %s", ray.get_runtime_context().gcs_address)
 
@@ -345,7 +352,7 @@ class RayEngine(Engine):
         configs: dict[tuple[str, str], ModelConfig] | None = None,
     ) -> None:
         try:
-            await asyncio.to_thread(self.connect)
+            self.connect()  # on the main thread: Ray's driver is not to be started on another
         except Exception as exc:
             raise ConfigError(
                 f"ray_address={self.settings.ray_address!r}: cannot join Ray ({exc})"
@@ -395,4 +402,4 @@ class RayEngine(Engine):
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
-        await asyncio.to_thread(ray.shutdown)
+        ray.shutdown()
