@@ -14,6 +14,7 @@ Nothing here is imported unless ``engine=ray``; Ray is the optional extra ``ocrs
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import os
@@ -24,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.archives.store import LoadFailure
@@ -80,12 +83,16 @@ def archive_bytes(model_dir: str) -> bytes:
 class Replica:
     """One replica as describe shows it (from its Ray actor)."""
 
-    id: str
+    #: Ray Serve's replica id, and the number describe gives it (TorchServe's from 9000).
+    replica_id: str
+    id: int
     state: str
     node_id: str
     node_ip: str
     pid: int
     first_seen: float
+    #: Resident bytes, read when the replica runs on this machine (0 elsewhere: unknown).
+    memory: int = 0
 
 
 class RayModel:
@@ -112,6 +119,8 @@ class RayModel:
         self.target = 0
         self.deployed = False
         self._archive = archive_bytes(spec.model_dir)
+        self._numbers: dict[str, int] = {}
+        self._code_version = hashlib.sha256(self._archive).hexdigest()[:16]
         self._deploying: asyncio.Task[None] | None = None
         self._handle: Any = None
 
@@ -127,13 +136,20 @@ class RayModel:
             "max_ongoing_requests": max(2 * cfg.batch_size, 2),
             "health_check_period_s": 2.0,
             "health_check_timeout_s": float(max(cfg.response_timeout, 10)),
+            # A replica scaled away stops once its requests are answered (at most these).
+            "graceful_shutdown_wait_loop_s": 0.5,
+            "graceful_shutdown_timeout_s": float(cfg.response_timeout),
         }
         if cfg.max_workers > cfg.min_workers:
             opts["num_replicas"] = "auto"
             opts["autoscaling_config"] = {
                 "min_replicas": cfg.min_workers,
                 "max_replicas": cfg.max_workers,
+                "initial_replicas": cfg.min_workers,
                 "target_ongoing_requests": max(cfg.batch_size, 1),
+                # TorchServe runs minWorkers unless busy: come back to it soon when idle.
+                "upscale_delay_s": 1.0,
+                "downscale_delay_s": 3.0,
             }
         else:
             opts["num_replicas"] = cfg.min_workers
@@ -149,7 +165,14 @@ class RayModel:
             self.deployed = False
             return
         cfg = self.config
-        app = DEPLOYMENT.options(**self._options()).bind(
+        deployment = DEPLOYMENT.options(**self._options())
+        # Serve gives every serve.run a new random code version (so every replica restarts)
+        # unless the deployment has one; its public `version` option is gone, the attribute
+        # is still read (serve/_private/client.py). Same archive and settings: same version,
+        # so a new replica count is a light update that keeps the running replicas.
+        key = f"{self._code_version}-{self.threads}-{cfg.batch_size}-{cfg.max_batch_delay}"
+        deployment._version = f"{key}-{cfg.device_type}"
+        app = deployment.bind(
             self.spec.name,
             self._archive,
             self.threads,
@@ -234,8 +257,14 @@ class RayModel:
         return job
 
     async def wait_ready(self, count: int, timeout: float) -> bool:
+        """Wait until Ray runs ``count`` ready replicas and has stopped any beyond the bounds
+        (True), or ``timeout`` passes or the deployment failed (False)."""
         deadline = time.monotonic() + timeout
-        while self.ready_workers < count or (count == 0 and self.replicas):
+        if self._deploying is not None:
+            await asyncio.wait({self._deploying}, timeout=timeout)
+            await asyncio.sleep(2 * WATCH_PERIOD_S)  # a look at the replicas after the update
+        most = max(count, self.config.max_workers)
+        while self.ready_workers < count or len(self.replicas) > most:
             if time.monotonic() > deadline or self.load_failed:
                 return False
             await asyncio.sleep(0.05)
@@ -262,11 +291,12 @@ class RayModel:
         workers = []
         for i, r in enumerate(self.replicas):
             workers.append({
-                "id": r.id,
+                "id": str(r.id),
+                "rayReplica": r.replica_id,
                 "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(r.first_seen)),
                 "status": "READY" if r.state == "ALIVE" and i < ready else "LOADING"
                 if r.state in ("ALIVE", "PENDING_CREATION", "DEPENDENCIES_UNREADY") else "STOPPED",
-                "memoryUsage": 0,
+                "memoryUsage": r.memory,
                 "pid": r.pid or -1,
                 "gpu": cfg.device_type == "gpu",
                 "gpuUsage": "N/A",
@@ -305,7 +335,7 @@ class RayModel:
 
     def observe(self, running: int, actors: list[dict[str, Any]]) -> None:
         """The watcher's latest look: Serve's RUNNING count and this app's replica actors."""
-        seen = {r.id: r for r in self.replicas}
+        seen = {r.replica_id: r for r in self.replicas}
         now = time.time()
         replicas = []
         for a in actors:
@@ -313,15 +343,25 @@ class RayModel:
             if a.get("State") == "DEAD":
                 continue
             address = a.get("Address") or {}
+            number = self._numbers.setdefault(rid, 9000 + len(self._numbers))
             replicas.append(
                 Replica(
-                    rid, str(a.get("State")), str(address.get("NodeID", "")),
+                    rid, number, str(a.get("State")), str(address.get("NodeID", "")),
                     str(address.get("IPAddress", "")), int(a.get("Pid") or 0),
                     seen[rid].first_seen if rid in seen else now,
+                    int(a.get("ocrserveMemory", 0)),
                 )
             )  # fmt: skip
         self.replicas = sorted(replicas, key=lambda r: r.first_seen)
         self.running = running
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of a process of this machine (0 when it is gone)."""
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.Error, OSError):
+        return 0
 
 
 class RayEngine(Engine):
@@ -382,6 +422,11 @@ class RayEngine(Engine):
                 actors.setdefault(cls[len("ServeReplica:") : -len(DEPLOYMENT_NAME) - 1], []).append(
                     actor
                 )
+        here = ray.util.get_node_ip_address()
+        for replicas in actors.values():
+            for actor in replicas:
+                if (actor.get("Address") or {}).get("IPAddress") == here and actor.get("Pid"):
+                    actor["ocrserveMemory"] = _rss(int(actor["Pid"]))
         return running, actors
 
     async def _watch(self) -> None:
