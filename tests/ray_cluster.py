@@ -45,9 +45,9 @@ def _ray() -> str:
 
 
 class RayCluster:
-    """``ray start`` for a head and one more node, and the means to stop either."""
+    """``ray start`` for a head and (``nodes=2``) one more node, and the means to stop either."""
 
-    def __init__(self) -> None:
+    def __init__(self, nodes: int = 2) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -61,7 +61,8 @@ class RayCluster:
         self.node2: subprocess.Popen[bytes] | None = None
         try:
             self.wait_nodes(1)
-            self.start_node2()
+            if nodes > 1:
+                self.start_node2()
         except BaseException:
             self.stop()
             raise
