@@ -115,9 +115,10 @@ def ray_cluster() -> Iterator[Any]:
         cluster.stop()
 
 
-def engine_args(request: pytest.FixtureRequest) -> tuple[str, ...]:
-    """``ocrserve start`` options for the engine a parametrised fixture stands for."""
-    if getattr(request, "param", "local") != "ray":
+def engine_args(request: pytest.FixtureRequest, engine: str | None = None) -> tuple[str, ...]:
+    """``ocrserve start`` options for ``engine``, else the one a parametrised fixture stands
+    for (``params=ENGINES``)."""
+    if (engine or getattr(request, "param", "local")) != "ray":
         return ()
     from tests.ray_cluster import REPLICA_CPUS
 

@@ -412,9 +412,14 @@ def test_scale_a_version_names_it(mgmt: str) -> None:
 # -- versions: set-default, unregister -------------------------------------------------------
 
 
-def test_versions_set_default_and_unregister(tmp_path: Path, store: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_versions_set_default_and_unregister(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path, store: Path
+) -> None:
     """Two versions of one model, from registration to an empty server (32-74)."""
-    server = ServerProcess(tmp_path, "--model-store", str(store), "--enable-model-api")
+    server = ServerProcess(
+        tmp_path, "--model-store", str(store), "--enable-model-api", *engine_args(request, engine)
+    )
     try:
         server.wait_healthy()
         mgmt, url = server.management_url, server.url
