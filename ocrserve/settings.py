@@ -228,6 +228,13 @@ class Settings:
         default=1.0,
         metadata=_opt("With engine=ray, the CPUs each replica reserves (Ray's num_cpus)."),
     )
+    ray_max_replicas_per_node: int = field(
+        default=0,
+        metadata=_opt(
+            "With engine=ray, at most this many replicas of a model version on one node "
+            "(Ray Serve's max_replicas_per_node); 0: no cap, Ray spreads them as it can."
+        ),
+    )
     cors_allowed_origin: str = field(
         default="", metadata=_opt("Access-Control-Allow-Origin value; empty: no CORS headers.")
     )
@@ -258,7 +265,10 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be a positive integer")
-        for name in ("max_batch_delay", "threads_per_worker", "number_of_netty_threads"):
+        for name in (
+            "max_batch_delay", "threads_per_worker", "number_of_netty_threads",
+            "ray_max_replicas_per_node",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.number_of_gpu < -1:

@@ -51,11 +51,14 @@ class RayCluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()
+        #: The cluster as a Ray Client (``ray://``) sees it.
+        self.client_address = f"ray://127.0.0.1:{self.client_port}"
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         self.env.pop("RAY_ADDRESS", None)
         self.head = self._start(
             "--head", f"--port={self.port}", f"--num-cpus={HEAD_CPUS}",
-            f"--temp-dir={self.tmp}", f"--ray-client-server-port={free_port()}",
+            f"--temp-dir={self.tmp}", f"--ray-client-server-port={self.client_port}",
             f"--dashboard-port={free_port()}", "--include-dashboard=false", name="head",
         )  # fmt: skip
         self.node2: subprocess.Popen[bytes] | None = None

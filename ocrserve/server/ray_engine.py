@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the replicas of every deployment.
 WATCH_PERIOD_S = 0.25
+#: Tries to join a cluster through Ray Client (``ray://``).
+CLIENT_TRIES = 3
 
 
 def app_name(spec: ModelSpec) -> str:
@@ -140,6 +142,8 @@ class RayModel:
             "graceful_shutdown_wait_loop_s": 0.5,
             "graceful_shutdown_timeout_s": float(cfg.response_timeout),
         }
+        if self.settings.ray_max_replicas_per_node:
+            opts["max_replicas_per_node"] = self.settings.ray_max_replicas_per_node
         if cfg.max_workers > cfg.min_workers:
             opts["num_replicas"] = "auto"
             opts["autoscaling_config"] = {
@@ -370,6 +374,9 @@ class RayEngine(Engine):
     def __init__(self, settings: Settings, metrics: EngineMetrics | None = None) -> None:
         super().__init__(settings, metrics)
         self._watcher: asyncio.Task[None] | None = None
+        self._client = False
+        self._lister: Any = None
+        self._last_error = ""
 
     def new_model(self, spec: ModelSpec, config: ModelConfig) -> ServedModel:
         return RayModel(spec, config, self.settings, self.metrics)
@@ -379,9 +386,21 @@ class RayEngine(Engine):
         address = self.settings.ray_address or None
         # ray.init makes SIGTERM exit at once (sys.exit(15)); the server's graceful stop stays.
         saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        ray.init(address=address, namespace="ocrserve", log_to_driver=False)
+        tries = CLIENT_TRIES if (address or "").startswith("ray://") else 1
+        for attempt in range(1, tries + 1):
+            try:
+                ray.init(address=address, namespace="ocrserve", log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError) as exc:
+                # The head's client proxy starts a server per client, and that start can
+                # fail on a busy head: try again before giving up.
+                if attempt == tries:
+                    raise
+                log.warning("Ray engine: joining %s failed (%s); trying again", address, exc)
+                time.sleep(2.0 * attempt)
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+        self._client = bool(ray.util.client.ray.is_connected())
         serve.start(proxy_location="Disabled")
         log.info("Ray engine: joined %s", ray.get_runtime_context().gcs_address)
 
@@ -402,9 +421,7 @@ class RayEngine(Engine):
 
     def _look(self) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
         """Serve's RUNNING replica counts and the replica actors, per application."""
-        from ray._private import state
-
-        from ocrserve.server.ray_replica import DEPLOYMENT_NAME
+        from ocrserve.server.ray_replica import DEPLOYMENT_NAME, replica_actors
 
         status = serve.status()
         running = {
@@ -415,14 +432,16 @@ class RayEngine(Engine):
             for name, app in status.applications.items()
             if DEPLOYMENT_NAME in app.deployments
         }  # fmt: skip
+        if self._client:  # Ray Client: the actor table is read by a task in the cluster
+            if self._lister is None:
+                self._lister = ray.remote(num_cpus=0)(replica_actors)
+            listed = ray.get(self._lister.remote(), timeout=10)
+        else:
+            listed = replica_actors()
         actors: dict[str, list[dict[str, Any]]] = {}
-        for actor in state.actors().values():
-            cls = str(actor.get("ActorClassName", ""))
-            if cls.startswith("ServeReplica:") and cls.endswith(f":{DEPLOYMENT_NAME}"):
-                actors.setdefault(cls[len("ServeReplica:") : -len(DEPLOYMENT_NAME) - 1], []).append(
-                    actor
-                )
-        here = ray.util.get_node_ip_address()
+        for app, actor in listed:
+            actors.setdefault(app, []).append(actor)
+        here = None if self._client else ray.util.get_node_ip_address()
         for replicas in actors.values():
             for actor in replicas:
                 if (actor.get("Address") or {}).get("IPAddress") == here and actor.get("Pid"):
@@ -434,8 +453,12 @@ class RayEngine(Engine):
             try:
                 running, actors = await asyncio.to_thread(self._look)
             except Exception as exc:  # the cluster unreachable: nothing counts as live
-                log.warning("Ray engine: cannot read the replicas: %s", exc)
+                if str(exc) != self._last_error:
+                    log.warning("Ray engine: cannot read the replicas: %s", exc)
+                self._last_error = str(exc)
                 running, actors = {}, {}
+            else:
+                self._last_error = ""
             for versions in self.models.values():
                 for model in versions.values():
                     if isinstance(model, RayModel):

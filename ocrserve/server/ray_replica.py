@@ -26,7 +26,7 @@ from ocrserve.archives.mar import extract_archive
 from ocrserve.server.worker import _answer, _build, _import_opencv, limit_threads
 from ocrserve.settings import InputLimits
 
-__all__ = ["DEPLOYMENT", "DEPLOYMENT_NAME", "OcrReplica"]
+__all__ = ["DEPLOYMENT", "DEPLOYMENT_NAME", "OcrReplica", "replica_actors"]
 
 #: The deployment's name inside each model version's application.
 DEPLOYMENT_NAME = "OcrReplica"
@@ -93,3 +93,26 @@ def _build_from_dir(model_dir: str, threads: int, gpu: int | None) -> Any:
 
     set_torch_threads(threads)
     return predictor
+
+
+def replica_actors() -> list[tuple[str, dict[str, Any]]]:
+    """``(application, actor)`` for every replica actor of this deployment, from Ray's actor
+    table (run in the server, or as a task in the cluster for a Ray Client server)."""
+    from ray._private import state
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    for actor in state.actors().values():
+        cls = str(actor.get("ActorClassName", ""))
+        if cls.startswith("ServeReplica:") and cls.endswith(f":{DEPLOYMENT_NAME}"):
+            address = actor.get("Address") or {}
+            plain = {  # plain values only: the table's own hold protobuf objects
+                "Name": str(actor.get("Name", "")),
+                "State": str(actor.get("State", "")),
+                "Pid": int(actor.get("Pid") or 0),
+                "Address": {
+                    "NodeID": str(address.get("NodeID", "")),
+                    "IPAddress": str(address.get("IPAddress", "")),
+                },
+            }
+            out.append((cls[len("ServeReplica:") : -len(DEPLOYMENT_NAME) - 1], plain))
+    return out

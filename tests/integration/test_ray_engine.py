@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,9 +65,15 @@ def _predict(srv: ServerProcess) -> httpx.Response:
     return httpx.post(f"{srv.url}/predictions/{MODEL}", content=REC_IMG, timeout=60)
 
 
+def _scale_from_zero(srv: ServerProcess, count: int) -> list[dict[str, Any]]:
+    """``count`` new replicas placed together: Ray's SPREAD puts them on different nodes."""
+    _scale(srv, 0)
+    _scale(srv, count)
+    return _wait_ready(srv, count)
+
+
 def test_two_replicas_one_on_each_node(srv: ServerProcess, ray_cluster: RayCluster) -> None:
-    _scale(srv, 2)
-    workers = _wait_ready(srv, 2)
+    workers = _scale_from_zero(srv, 2)
     nodes = {w["node"] for w in workers}
     assert len(nodes) == 2 and ray_cluster.node2_id() in nodes, workers
     assert all(int(w["id"]) >= 9000 and w["pid"] > 0 for w in workers)
@@ -115,10 +122,27 @@ def test_ping_unhealthy_while_no_replica_is_live(srv: ServerProcess) -> None:
     assert _predict(srv).status_code == 200
 
 
+def test_ray_client_address_serves(tmp_path: Path, ray_cluster: RayCluster) -> None:
+    """``--ray-address ray://`` (Ray Client, as the KubeRay recipe uses): another model, so the
+    module's server keeps its own application."""
+    server = ServerProcess(
+        tmp_path, "--models", "ppocr_det", "--engine", "ray",
+        "--ray-address", ray_cluster.client_address, "--ray-replica-cpus", REPLICA_CPUS,
+    )  # fmt: skip
+    try:
+        server.wait_healthy()
+        image = (DEMO / "demo_text_det.jpg").read_bytes()
+        resp = httpx.post(f"{server.url}/predictions/ppocr_det", content=image, timeout=60)
+        assert resp.status_code == 200 and resp.json(), resp.text
+        (desc,) = httpx.get(f"{server.management_url}/models/ppocr_det").json()
+        assert [w["status"] for w in desc["workers"]] == ["READY"]
+    finally:
+        assert server.stop() == 0
+
+
 def test_node_lost_moves_its_replicas(srv: ServerProcess, ray_cluster: RayCluster) -> None:
-    _scale(srv, 2)
     node2 = ray_cluster.node2_id()
-    assert node2 in {w["node"] for w in _wait_ready(srv, 2)}
+    assert node2 in {w["node"] for w in _scale_from_zero(srv, 2)}
     try:
         ray_cluster.stop_node2()
         workers = _wait_ready(srv, 2, timeout=120)

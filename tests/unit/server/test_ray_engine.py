@@ -76,3 +76,6 @@ def test_workers_map_onto_replicas_and_autoscaling(ray_engine: ModuleType, tmp_p
     gpu = _model(ray_engine, tmp_path)
     gpu.config = ModelConfig(device_type="gpu")
     assert gpu._options()["ray_actor_options"]["num_gpus"] == 1
+    assert "max_replicas_per_node" not in fixed
+    gpu.settings = Settings(ray_max_replicas_per_node=1)
+    assert gpu._options()["max_replicas_per_node"] == 1
