@@ -397,6 +397,7 @@ class RayEngine(Engine):
                 if attempt == tries:
                     raise
                 log.warning("Ray engine: joining %s failed (%s); trying again", address, exc)
+                ray.shutdown()
                 time.sleep(2.0 * attempt)
         for sig, handler in saved.items():
             signal.signal(sig, handler)
