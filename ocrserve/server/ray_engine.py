@@ -222,8 +222,9 @@ class RayModel:
             "Please use scale workers API to add workers."
         )
 
-    async def submit(self, body: bytes) -> Job:
-        """Send one request to a replica and wait, at most the response timeout."""
+    async def submit(self, body: bytes, options: dict[str, Any]) -> Job:
+        """Send one request (and its options) to a replica and wait, at most the response
+        timeout."""
         if self.target == 0 and self.config.max_workers == 0 or self.load_failed:
             raise self.unserved()
         if self._handle is None:
@@ -231,11 +232,11 @@ class RayModel:
                 await asyncio.wait({self._deploying}, timeout=self.config.startup_timeout)
             if self._handle is None:
                 raise self.unserved()
-        job = Job(body, asyncio.get_running_loop().create_future())
+        job = Job(body, asyncio.get_running_loop().create_future(), options=options)
         started = time.perf_counter()
         timeout = self.config.response_timeout
         try:
-            answer = await asyncio.wait_for(self._handle.predict.remote(body), timeout)
+            answer = await asyncio.wait_for(self._handle.predict.remote((body, options)), timeout)
         except asyncio.TimeoutError:
             raise WorkerTimeout(
                 f"Model {self.spec.name}: no answer within responseTimeout ({timeout} s)"
@@ -324,6 +325,7 @@ class RayModel:
             "isDefault": self.spec.version == default_version,
             "task": self.spec.task,
             "weights": self.spec.weights,
+            "pinnedOptions": self.spec.options,
             "status": "Healthy" if ready or not cfg.min_workers else "Unhealthy",
             "workers": workers,
             "jobQueueStatus": {"remainingCapacity": self.settings.job_queue_size,

@@ -62,12 +62,15 @@ class OcrReplica:
         self.predict.set_batch_wait_timeout_s(max_batch_delay_ms / 1000)  # type: ignore[attr-defined]
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
-    async def predict(self, bodies: list[bytes]) -> list[dict[str, Any]]:
-        """One wire answer per body; the model runs off the replica's event loop."""
-        return await asyncio.to_thread(_answer, self.predictor, bodies, self.limits)
+    async def predict(self, requests: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One wire answer per ``(body, options)`` (options validated by the server); the model
+        runs off the replica's event loop."""
+        bodies = [body for body, _ in requests]
+        options = [opts for _, opts in requests]
+        return await asyncio.to_thread(_answer, self.predictor, bodies, self.limits, options)
 
-    async def __call__(self, body: bytes) -> dict[str, Any]:
-        return await self.predict(body)
+    async def __call__(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
+        return await self.predict(request)
 
     def info(self) -> dict[str, Any]:
         """Where this replica runs (for logs and tests)."""
