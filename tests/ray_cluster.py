@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import psutil
 
-from ocrserve.server.launcher import free_port
 from tests.prerequisites import tool_skip_reason
 
 __all__ = ["RAY_SKIP_REASON", "RayCluster", "ray_installed"]
@@ -30,6 +30,14 @@ RAY_SKIP_REASON = tool_skip_reason("Ray", "pip install -e '.[ray]'")
 #: CPUs of the head and of the second node (the machine has few: replicas reserve 0.25).
 HEAD_CPUS, NODE2_CPUS = 2, 1
 REPLICA_CPUS = "0.25"
+
+
+def free_port() -> int:
+    """A port from the kernel's ephemeral range (``bind(0)``), for Ray's own services: the
+    servers' ports (`ocrserve.server.launcher.free_port`) are picked below that range."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def ray_installed() -> bool:
@@ -75,6 +83,9 @@ class RayCluster:
         cmd = [
             _ray(), "start", "--block", "--node-ip-address=127.0.0.1", *args,
             "--object-store-memory=150000000", "--disable-usage-stats",
+            # Workers on ports the kernel gives: Ray's default range (10002-19999) is where
+            # the servers of the tests pick theirs.
+            "--min-worker-port=0", "--max-worker-port=0",
             f"--dashboard-agent-listen-port={free_port()}",
             f"--dashboard-agent-grpc-port={free_port()}",
             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
