@@ -210,6 +210,31 @@ class Settings:
             "for the inference key like any client)."
         ),
     )
+    engine: str = field(
+        default="local",
+        metadata=_opt(
+            "What runs the models: local (worker processes of this server) or ray (Ray Serve "
+            "replicas, one deployment per model version; needs the ocrserve[ray] extra)."
+        ),
+    )
+    ray_address: str = field(
+        default="",
+        metadata=_opt(
+            "With engine=ray, the cluster to join: auto, HOST:PORT of its GCS, or "
+            "ray://HOST:PORT (Ray Client); empty: $RAY_ADDRESS, else a one-machine cluster."
+        ),
+    )
+    ray_replica_cpus: float = field(
+        default=1.0,
+        metadata=_opt("With engine=ray, the CPUs each replica reserves (Ray's num_cpus)."),
+    )
+    ray_max_replicas_per_node: int = field(
+        default=0,
+        metadata=_opt(
+            "With engine=ray, at most this many replicas of a model version on one node "
+            "(Ray Serve's max_replicas_per_node); 0: no cap, Ray spreads them as it can."
+        ),
+    )
     cors_allowed_origin: str = field(
         default="", metadata=_opt("Access-Control-Allow-Origin value; empty: no CORS headers.")
     )
@@ -240,7 +265,10 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be a positive integer")
-        for name in ("max_batch_delay", "threads_per_worker", "number_of_netty_threads"):
+        for name in (
+            "max_batch_delay", "threads_per_worker", "number_of_netty_threads",
+            "ray_max_replicas_per_node",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.number_of_gpu < -1:
@@ -249,6 +277,10 @@ class Settings:
             raise ConfigError(f"pdf_render_timeout={self.pdf_render_timeout!r}: must be > 0")
         if self.token_expiration_min <= 0:
             raise ConfigError(f"token_expiration_min={self.token_expiration_min!r}: must be > 0")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"engine={self.engine!r}: expected local or ray")
+        if self.ray_replica_cpus < 0:
+            raise ConfigError(f"ray_replica_cpus={self.ray_replica_cpus!r}: must be >= 0")
         if self.metrics_mode not in ("prometheus", "log"):
             raise ConfigError(f"metrics_mode={self.metrics_mode!r}: expected prometheus or log")
         for pattern in self.allowed_urls:

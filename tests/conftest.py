@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,16 @@ import pytest
 from ocrserve.server.launcher import LocalServer, free_port
 from tests.prerequisites import SHARED, SHARED_SKIP_REASON, forbidden_skip, shared_path
 
-__all__ = ["DEMO", "REPO", "SHARED", "ServerProcess", "free_port", "running"]
+__all__ = [
+    "DEMO",
+    "ENGINES",
+    "REPO",
+    "SHARED",
+    "ServerProcess",
+    "engine_args",
+    "free_port",
+    "running",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo"
@@ -85,6 +95,36 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
         yield server
     finally:
         assert server.stop() == 0
+
+
+#: The engines the API conformance tests run against (``params=ENGINES`` on a server fixture).
+ENGINES = ("local", "ray")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """One two-node Ray cluster on loopback for the whole session (tests/ray_cluster.py)."""
+    from tests.ray_cluster import RAY_SKIP_REASON, RayCluster, ray_installed
+
+    if not ray_installed():
+        pytest.skip(RAY_SKIP_REASON)
+    cluster = RayCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def engine_args(request: pytest.FixtureRequest, engine: str | None = None) -> tuple[str, ...]:
+    """``ocrserve start`` options for ``engine``, else the one a parametrised fixture stands
+    for (``params=ENGINES``)."""
+    if (engine or getattr(request, "param", "local")) != "ray":
+        return ()
+    from tests.ray_cluster import REPLICA_CPUS
+
+    cluster = request.getfixturevalue("ray_cluster")
+    return ("--engine", "ray", "--ray-address", cluster.address,
+            "--ray-replica-cpus", REPLICA_CPUS)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

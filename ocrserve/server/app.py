@@ -50,7 +50,7 @@ from ocrserve.server.responses import error_response_for
 from ocrserve.server.webpage import WEB_PAGE_PATHS, web_page_routes
 from ocrserve.settings import ModelConfig, Settings, parse_address
 
-__all__ = ["build_app", "serve"]
+__all__ = ["build_app", "new_engine", "serve"]
 
 log = logging.getLogger("ocrserve")
 access_log = logging.getLogger("ocrserve.access")
@@ -195,7 +195,7 @@ async def serve(
     ]
     sockets = [_bind(key, addr) for key, addr in surfaces]  # fail fast when a port is taken
     metrics = Metrics()
-    engine = Engine(settings, metrics)
+    engine = new_engine(settings, metrics)
     tokens = None
     if not settings.disable_token_authorization:
         tokens = TokenStore.for_server(settings)
@@ -259,6 +259,15 @@ async def serve(
         if tokens is not None:
             tokens.delete_file()
         log.info("stopped")
+
+
+def new_engine(settings: Settings, metrics: Metrics | None = None) -> Engine:
+    """The engine ``settings.engine`` names; Ray is imported only for ``engine=ray``."""
+    if settings.engine == "ray":
+        from ocrserve.server.ray_engine import RayEngine
+
+        return RayEngine(settings, metrics)
+    return Engine(settings, metrics)
 
 
 async def _empty_metrics(request: Request) -> Response:

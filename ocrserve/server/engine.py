@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.archives.store import LoadFailure
@@ -32,9 +32,35 @@ from ocrserve.server.process import Worker
 from ocrserve.server.supervisor import EngineMetrics, Job, JobQueue, Supervisor
 from ocrserve.settings import ModelConfig, Settings
 
-__all__ = ["Engine", "ModelRuntime"]
+__all__ = ["Engine", "ModelRuntime", "ServedModel"]
 
 log = logging.getLogger(__name__)
+
+
+class ServedModel(Protocol):
+    """One served model version as the HTTP layer and `Engine` see it: `ModelRuntime` here,
+    `ocrserve.server.ray_engine.RayModel` for Ray Serve."""
+
+    spec: ModelSpec
+    config: ModelConfig
+    load_error: str | None
+    #: Threads each worker (replica) runs the model with.
+    threads: int
+
+    @property
+    def ready_workers(self) -> int: ...
+
+    def scale(self, count: int) -> None: ...
+
+    async def submit(self, body: bytes, options: dict[str, Any]) -> Job: ...
+
+    async def wait_ready(self, count: int, timeout: float) -> bool: ...
+
+    def fail_queued(self, exc: ServiceUnavailable) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self, default_version: str) -> dict[str, Any]: ...
 
 
 class ModelRuntime:
@@ -116,6 +142,25 @@ class ModelRuntime:
             f'Model "{name}" has no worker to serve inference request. '
             "Please use scale workers API to add workers."
         )
+
+    async def submit(self, body: bytes, options: dict[str, Any]) -> Job:
+        """Queue one request (with its validated options) and wait for it; the finished job
+        carries result and timings."""
+        if not self.supervisors or (self.ready_workers == 0 and self.load_error):
+            raise self.unserved()
+        job = Job(body, asyncio.get_running_loop().create_future(), options=options)
+        if not self.queue.put(job):
+            raise ServiceUnavailable(
+                f'Model "{self.spec.name}" has no worker to serve inference request: its job '
+                f"queue is full (job_queue_size={self.queue.maxsize})."
+            )
+        await job.future
+        return job
+
+    def fail_queued(self, exc: ServiceUnavailable) -> None:
+        """Fail the queued jobs when no worker is ready to take them (used when stopping)."""
+        if self.ready_workers == 0:
+            self.queue.fail_all(exc)
 
     async def wait_ready(self, count: int, timeout: float) -> bool:
         """Wait until ``count`` workers are ready (True), or ``timeout`` passes or every worker
@@ -205,7 +250,7 @@ class Engine:
         self.metrics = metrics
         gpus = settings.number_of_gpu if settings.number_of_gpu >= 0 else visible_gpus()
         self.gpus = GpuPool(gpus)
-        self.models: dict[str, dict[str, ModelRuntime]] = {}
+        self.models: dict[str, dict[str, ServedModel]] = {}
         self.default_version: dict[str, str] = {}
         #: Configured models whose archive could not be loaded: name -> failure.
         self.failures: dict[str, LoadFailure] = {}
@@ -238,9 +283,7 @@ class Engine:
             for rt in versions.values():
                 rt.scale(rt.config.min_workers)
 
-    def register(
-        self, spec: ModelSpec, config: ModelConfig, *, start: bool = False
-    ) -> ModelRuntime:
+    def register(self, spec: ModelSpec, config: ModelConfig, *, start: bool = False) -> ServedModel:
         """Add a model version (409 if registered); ``start`` launches its workers."""
         if config.max_workers > self.settings.max_workers_per_model:
             raise BadRequest(
@@ -251,7 +294,7 @@ class Engine:
             raise Conflict(
                 f"Model version {spec.version} is already registered for model {spec.name}"
             )
-        runtime = ModelRuntime(spec, config, self.settings, self.metrics, self.gpus)
+        runtime = self.new_model(spec, config)
         self.models.setdefault(spec.name, {})[spec.version] = runtime
         self.default_version.setdefault(spec.name, spec.version)
         self.failures.pop(spec.name, None)
@@ -259,7 +302,11 @@ class Engine:
             runtime.scale(config.min_workers)
         return runtime
 
-    def get(self, name: str, version: str | None = None) -> ModelRuntime:
+    def new_model(self, spec: ModelSpec, config: ModelConfig) -> ServedModel:
+        """The runtime of a newly registered version (what another engine overrides)."""
+        return ModelRuntime(spec, config, self.settings, self.metrics, self.gpus)
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
         versions = self.models.get(name)
         if not versions:
             if name in self.failures:
@@ -273,7 +320,7 @@ class Engine:
             raise ModelVersionNotFound(f"Model version: {version} does not exist for model: {name}")
         return versions[version]
 
-    def versions(self, name: str) -> list[ModelRuntime]:
+    def versions(self, name: str) -> list[ServedModel]:
         self.get(name)
         return list(self.models[name].values())
 
@@ -291,7 +338,7 @@ class Engine:
             raise ModelVersionNotFound(f"Model version {version} does not exist for model {name}")
         self.default_version[name] = version
 
-    async def unregister(self, name: str, version: str | None = None) -> ModelRuntime:
+    async def unregister(self, name: str, version: str | None = None) -> ServedModel:
         """Remove a version (the default one only when it is the last); its workers stop."""
         runtime = self.get(name, version)
         versions = self.models[name]
@@ -306,7 +353,7 @@ class Engine:
 
     def scale(
         self, name: str, version: str | None, min_workers: int, max_workers: int
-    ) -> ModelRuntime:
+    ) -> ServedModel:
         if min_workers < 0 or max_workers < 0:
             raise BadRequest("min_worker and max_worker must not be negative.")
         if max_workers < min_workers:
@@ -328,24 +375,13 @@ class Engine:
     ) -> Job:
         """Queue one request and wait for it; the finished job carries result and timings.
         ``options`` are the request's, already validated (`ocrserve.options.parse_options`)."""
-        runtime = self.get(name, version)
-        if not runtime.supervisors or (runtime.ready_workers == 0 and runtime.load_error):
-            raise runtime.unserved()
-        job = Job(body, asyncio.get_running_loop().create_future(), options=options or {})
-        if not runtime.queue.put(job):
-            raise ServiceUnavailable(
-                f'Model "{name}" has no worker to serve inference request: its job queue is '
-                f"full (job_queue_size={self.settings.job_queue_size})."
-            )
-        await job.future
-        return job
+        return await self.get(name, version).submit(body, options or {})
 
     def fail_unservable(self) -> None:
         """Fail the queued jobs of models with no ready worker (used when stopping)."""
         for versions in self.models.values():
             for rt in versions.values():
-                if rt.ready_workers == 0:
-                    rt.queue.fail_all(ServiceUnavailable(f"Model {rt.spec.name} is shutting down"))
+                rt.fail_queued(ServiceUnavailable(f"Model {rt.spec.name} is shutting down"))
 
     async def shutdown(self) -> None:
         await asyncio.gather(

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from ocrserve.errors import InvalidInput
 from ocrserve.imaging import is_pdf
-from ocrserve.server.engine import Engine, ModelRuntime
+from ocrserve.server.engine import Engine, ServedModel
 from ocrserve.server.inference import check_response_size, infer_images, read_body
 from ocrserve.server.oip_tensors import (
     DOCUMENTS_UNSUPPORTED,
@@ -37,7 +37,7 @@ EXTENSIONS = ["binary_tensor_data"]
 HEADER_LENGTH = "inference-header-content-length"
 
 
-def model_metadata(engine: Engine, runtime: ModelRuntime) -> dict[str, object]:
+def model_metadata(engine: Engine, runtime: ServedModel) -> dict[str, object]:
     """``GET /v2/models/{m}``: name, versions, platform, and the tensors of its task."""
     spec = runtime.spec
     return {
@@ -60,7 +60,7 @@ def server_ready(engine: Engine) -> bool:
 def kserve_v2_routes(engine: Engine) -> list[Route]:
     settings = engine.settings
 
-    def runtime(request: Request) -> ModelRuntime:
+    def runtime(request: Request) -> ServedModel:
         return engine.get(
             request.path_params["model_name"], request.path_params.get("model_version")
         )

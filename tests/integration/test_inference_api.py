@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -13,12 +14,29 @@ import pytest
 from PIL import Image
 from shapely.geometry import Polygon
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ENGINES, ServerProcess, engine_args, running
 
 DET_IMG = (DEMO / "demo_text_det.jpg").read_bytes()
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
 GT_LINES = json.loads((DEMO / "demo_text_det.json").read_text())["lines"]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The bundled default models, served by each engine in turn (the same tests for both)."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("server"), "--job-queue-size", "64", *engine_args(request)
+    )
+    yield from running(srv)
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
 
 
 def _error(resp: httpx.Response, status: int, type_: str) -> dict[str, object]:

@@ -22,7 +22,7 @@ import pytest
 
 from ocrserve.archives.bundled import build_bundled_archive
 from ocrserve.archives.mar import MANIFEST_PATH, read_manifest, write_archive
-from tests.conftest import DEMO, ServerProcess, free_port, running
+from tests.conftest import DEMO, ENGINES, ServerProcess, engine_args, free_port, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -107,13 +107,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Iterator[ServerProcess]:
-    """ppocr_rec loaded at start from the store; the model API on; loopback URLs allowed."""
+@pytest.fixture(scope="module", params=ENGINES)
+def srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, store: Path
+) -> Iterator[ServerProcess]:
+    """ppocr_rec loaded at start from the store; the model API on; loopback URLs allowed.
+    Served by each engine in turn: the tests on this fixture are the Ray engine's conformance."""
     server = ServerProcess(
         tmp_path_factory.mktemp("mgmt"), "--model-store", str(store),
         "--models", "ppocr_rec.mar", "--enable-model-api",
-        "--allowed-urls", r"http://127\.0\.0\.1:.*",
+        "--allowed-urls", r"http://127\.0\.0\.1:.*", *engine_args(request),
     )  # fmt: skip
     yield from running(server)
 
@@ -409,9 +412,14 @@ def test_scale_a_version_names_it(mgmt: str) -> None:
 # -- versions: set-default, unregister -------------------------------------------------------
 
 
-def test_versions_set_default_and_unregister(tmp_path: Path, store: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_versions_set_default_and_unregister(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path, store: Path
+) -> None:
     """Two versions of one model, from registration to an empty server (32-74)."""
-    server = ServerProcess(tmp_path, "--model-store", str(store), "--enable-model-api")
+    server = ServerProcess(
+        tmp_path, "--model-store", str(store), "--enable-model-api", *engine_args(request, engine)
+    )
     try:
         server.wait_healthy()
         mgmt, url = server.management_url, server.url

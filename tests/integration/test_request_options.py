@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ocrserve.archives.bundled import build_bundled_archive
 from ocrserve.ppocr.paddle_archiver import archive_paddle
 from ocrserve.ppocr.weights import weights_path
-from tests.conftest import ServerProcess, running
+from tests.conftest import ENGINES, ServerProcess, engine_args, running
 from tests.documents import pdf_of, text_page
 
 WORDS = ["OPTIONS", "PAGES", "WORK"]
@@ -45,8 +45,11 @@ def _page(lines: list[str], size: tuple[int, int] = (1280, 420)) -> bytes:
 PAGE = _page(WORDS)
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=ENGINES)
+def srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The models, served by each engine in turn (options reach Ray replicas too)."""
     tmp = tmp_path_factory.mktemp("options")
     store = tmp / "store"
     build_bundled_archive("ocr", store)
@@ -56,7 +59,9 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         options=PINNED, progress=_quiet,
     )  # fmt: skip
     models = ["ocr=ocr.mar", "ppocr_rec=ppocr_rec.mar", "pinned=pinned.mar"]
-    server = ServerProcess(tmp, "--model-store", str(store), "--models", *models)
+    server = ServerProcess(
+        tmp, "--model-store", str(store), "--models", *models, *engine_args(request)
+    )
     yield from running(server)
 
 

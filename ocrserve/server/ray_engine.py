@@ -1,0 +1,476 @@
+"""The Ray engine (``--engine ray``): the same `Engine` registry, models served by Ray Serve.
+
+The HTTP layer stays ocrserve's own (one code path for routes, token auth, limits and error
+JSON); only the runtime of each model version differs. `RayModel` deploys one Ray Serve
+application per model version (`ocrserve.server.ray_replica`), scales it (``minWorkers`` ==
+``maxWorkers``: that many replicas; otherwise Ray's autoscaling between the two), and sends
+each request through a deployment handle, with the model's response timeout. A watcher polls
+Ray for the replicas of every deployment (their actors: node, pid, state), which describe
+lists as workers and ``/ping`` and readiness count.
+
+Nothing here is imported unless ``engine=ray``; Ray is the optional extra ``ocrserve[ray]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import os
+import signal
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ocrserve.archives.spec import ModelSpec
+from ocrserve.archives.store import LoadFailure
+from ocrserve.errors import (
+    ConfigError,
+    InternalServerError,
+    ServiceUnavailable,
+    WorkerTimeout,
+    error_from_name,
+)
+from ocrserve.server.devices import threads_per_worker
+from ocrserve.server.engine import Engine, ServedModel
+from ocrserve.server.supervisor import EngineMetrics, Job
+from ocrserve.settings import ModelConfig, Settings
+
+# Ray's C++ core prints a stack trace on SIGTERM, the server's graceful stop, and ends the
+# process with SIGABRT after it: keep Python's own handling of signals.
+os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+
+try:
+    import ray
+    from ray import serve
+    from ray.exceptions import RayActorError, RayError
+except ImportError as exc:  # pragma: no cover - depends on the extra
+    raise ConfigError(
+        "engine=ray needs Ray: pip install 'ocrserve[ray]' (ray[serve]==2.60.0)"
+    ) from exc
+
+__all__ = ["RayEngine", "RayModel", "Replica", "app_name"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two looks at the replicas of every deployment.
+WATCH_PERIOD_S = 0.25
+#: Tries to join a cluster through Ray Client (``ray://``).
+CLIENT_TRIES = 3
+
+
+def app_name(spec: ModelSpec) -> str:
+    """The Ray Serve application of a model version."""
+    return f"ocrserve.{spec.name}.{spec.version}"
+
+
+def archive_bytes(model_dir: str) -> bytes:
+    """The extracted archive folder zipped again, for replicas on any node."""
+    buf = io.BytesIO()
+    root = Path(model_dir)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(root).as_posix())
+    return buf.getvalue()
+
+
+@dataclass
+class Replica:
+    """One replica as describe shows it (from its Ray actor)."""
+
+    #: Ray Serve's replica id, and the number describe gives it (TorchServe's from 9000).
+    replica_id: str
+    id: int
+    state: str
+    node_id: str
+    node_ip: str
+    pid: int
+    first_seen: float
+    #: Resident bytes, read when the replica runs on this machine (0 elsewhere: unknown).
+    memory: int = 0
+
+
+class RayModel:
+    """One model version served by a Ray Serve application (a `ServedModel`)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: ModelConfig,
+        settings: Settings,
+        metrics: EngineMetrics | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.settings = settings
+        self.metrics = metrics
+        self.threads = threads_per_worker(settings)
+        self.load_error: str | None = None
+        self.load_failed = False
+        self.app = app_name(spec)
+        #: Replicas seen by the watcher; `running` is what Serve counts as RUNNING.
+        self.replicas: list[Replica] = []
+        self.running = 0
+        self.target = 0
+        self.deployed = False
+        self._archive = archive_bytes(spec.model_dir)
+        self._numbers: dict[str, int] = {}
+        self._code_version = hashlib.sha256(self._archive).hexdigest()[:16]
+        self._deploying: asyncio.Task[None] | None = None
+        self._handle: Any = None
+
+    @property
+    def ready_workers(self) -> int:
+        return min(self.running, sum(1 for r in self.replicas if r.state == "ALIVE"))
+
+    def _options(self) -> dict[str, Any]:
+        cfg = self.config
+        gpus = 1 if cfg.device_type == "gpu" else 0
+        opts: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.settings.ray_replica_cpus, "num_gpus": gpus},
+            "max_ongoing_requests": max(2 * cfg.batch_size, 2),
+            "health_check_period_s": 2.0,
+            "health_check_timeout_s": float(max(cfg.response_timeout, 10)),
+            # A replica scaled away stops once its requests are answered (at most these).
+            "graceful_shutdown_wait_loop_s": 0.5,
+            "graceful_shutdown_timeout_s": float(cfg.response_timeout),
+        }
+        if self.settings.ray_max_replicas_per_node:
+            opts["max_replicas_per_node"] = self.settings.ray_max_replicas_per_node
+        if cfg.max_workers > cfg.min_workers:
+            opts["num_replicas"] = "auto"
+            opts["autoscaling_config"] = {
+                "min_replicas": cfg.min_workers,
+                "max_replicas": cfg.max_workers,
+                "initial_replicas": cfg.min_workers,
+                "target_ongoing_requests": max(cfg.batch_size, 1),
+                # TorchServe runs minWorkers unless busy: come back to it soon when idle.
+                "upscale_delay_s": 1.0,
+                "downscale_delay_s": 3.0,
+            }
+        else:
+            opts["num_replicas"] = cfg.min_workers
+        return opts
+
+    def _deploy(self, count: int) -> None:
+        """Deploy or update the application (blocking: run on a thread)."""
+        from ocrserve.server.ray_replica import DEPLOYMENT
+
+        if count == 0 and self.config.max_workers == 0:
+            if self.deployed:
+                serve.delete(self.app, _blocking=True)
+            self.deployed = False
+            return
+        cfg = self.config
+        deployment = DEPLOYMENT.options(**self._options())
+        # Serve gives every serve.run a new random code version (so every replica restarts)
+        # unless the deployment has one; its public `version` option is gone, the attribute
+        # is still read (serve/_private/client.py). Same archive and settings: same version,
+        # so a new replica count is a light update that keeps the running replicas.
+        key = f"{self._code_version}-{self.threads}-{cfg.batch_size}-{cfg.max_batch_delay}"
+        deployment._version = f"{key}-{cfg.device_type}"
+        app = deployment.bind(
+            self.spec.name,
+            self._archive,
+            self.threads,
+            self.settings.input_limits(),
+            cfg.batch_size,
+            cfg.max_batch_delay,
+            cfg.device_type == "gpu",
+        )
+        started = time.perf_counter()
+        self._handle = serve.run(app, name=self.app, route_prefix=None, blocking=False)
+        self.deployed = True
+        if self.metrics is not None:
+            ms = (time.perf_counter() - started) * 1000
+            self.metrics.record_worker_load(self.spec.name, self.spec.version, ms)
+
+    def scale(self, count: int) -> None:
+        """Ask Ray for ``count`` replicas (the config's bounds); Ray starts or stops them."""
+        self.target = count
+        self.load_failed = False
+        previous = self._deploying
+
+        async def deploy() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await asyncio.to_thread(self._deploy, count)
+                self.load_error = None
+            except Exception as exc:  # Serve's DEPLOY_FAILED, the cluster gone
+                self.load_error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                self.load_failed = True
+                log.error("model %s: Ray deployment failed: %s", self.spec.name, exc)
+
+        self._deploying = asyncio.get_running_loop().create_task(deploy())
+
+    def unserved(self) -> ServiceUnavailable:
+        if self.load_error:
+            return ServiceUnavailable(
+                f'Model "{self.spec.name}" has no worker to serve inference request: it failed '
+                f"to load ({self.load_error})"
+            )
+        return ServiceUnavailable(
+            f'Model "{self.spec.name}" has no worker to serve inference request. '
+            "Please use scale workers API to add workers."
+        )
+
+    async def submit(self, body: bytes, options: dict[str, Any]) -> Job:
+        """Send one request (and its options) to a replica and wait, at most the response
+        timeout."""
+        if self.target == 0 and self.config.max_workers == 0 or self.load_failed:
+            raise self.unserved()
+        if self._handle is None:
+            if self._deploying is not None:
+                await asyncio.wait({self._deploying}, timeout=self.config.startup_timeout)
+            if self._handle is None:
+                raise self.unserved()
+        job = Job(body, asyncio.get_running_loop().create_future(), options=options)
+        started = time.perf_counter()
+        timeout = self.config.response_timeout
+        try:
+            answer = await asyncio.wait_for(self._handle.predict.remote((body, options)), timeout)
+        except asyncio.TimeoutError:
+            raise WorkerTimeout(
+                f"Model {self.spec.name}: no answer within responseTimeout ({timeout} s)"
+            ) from None
+        except RayActorError as exc:
+            raise InternalServerError(
+                f"Replica of model {self.spec.name} died: {type(exc).__name__}"
+            ) from None
+        except RayError as exc:
+            raise InternalServerError(
+                f"Ray could not serve model {self.spec.name}: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            ) from None
+        job.handler_s = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.record_prediction(
+                self.spec.name, self.spec.version, job.handler_s * 1000, 1
+            )
+        if "ok" in answer:
+            job.future.set_result(answer["ok"])
+        else:
+            job.future.set_exception(error_from_name(*answer["error"]))
+        return job
+
+    async def wait_ready(self, count: int, timeout: float) -> bool:
+        """Wait until Ray runs ``count`` ready replicas and has stopped any beyond the bounds
+        (True), or ``timeout`` passes or the deployment failed (False)."""
+        deadline = time.monotonic() + timeout
+        if self._deploying is not None:
+            await asyncio.wait({self._deploying}, timeout=timeout)
+            await asyncio.sleep(2 * WATCH_PERIOD_S)  # a look at the replicas after the update
+        most = max(count, self.config.max_workers)
+        while self.ready_workers < count or len(self.replicas) > most:
+            if time.monotonic() > deadline or self.load_failed:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    def fail_queued(self, exc: ServiceUnavailable) -> None:
+        """Requests wait in Ray's queues, not here: nothing to fail."""
+
+    async def stop(self) -> None:
+        self.target = 0
+        if self._deploying is not None:
+            await asyncio.gather(self._deploying, return_exceptions=True)
+        if self.deployed:
+            try:
+                await asyncio.to_thread(serve.delete, self.app, _blocking=True)
+            except Exception as exc:  # the cluster may be gone already
+                log.warning("model %s: deleting its Ray application: %s", self.spec.name, exc)
+        self.deployed = False
+        self._handle = None
+
+    def describe(self, default_version: str) -> dict[str, Any]:
+        cfg = self.config
+        ready = self.ready_workers
+        workers = []
+        for i, r in enumerate(self.replicas):
+            workers.append({
+                "id": str(r.id),
+                "rayReplica": r.replica_id,
+                "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(r.first_seen)),
+                "status": "READY" if r.state == "ALIVE" and i < ready else "LOADING"
+                if r.state in ("ALIVE", "PENDING_CREATION", "DEPENDENCIES_UNREADY") else "STOPPED",
+                "memoryUsage": r.memory,
+                "pid": r.pid or -1,
+                "gpu": cfg.device_type == "gpu",
+                "gpuUsage": "N/A",
+                "node": r.node_id,
+                "nodeIp": r.node_ip,
+            })  # fmt: skip
+        info: dict[str, Any] = {
+            "modelName": self.spec.name,
+            "modelVersion": self.spec.version,
+            "modelUrl": self.spec.url,
+            "runtime": "python",
+            "minWorkers": cfg.min_workers,
+            "maxWorkers": cfg.max_workers,
+            "batchSize": cfg.batch_size,
+            "maxBatchDelay": cfg.max_batch_delay,
+            "responseTimeout": cfg.response_timeout,
+            "startupTimeout": cfg.startup_timeout,
+            "deviceType": "gpu" if cfg.device_type == "gpu" else "cpu",
+            "cpuThreads": self.threads,
+            "loadedAtStartup": cfg.loaded_at_startup,
+            "isDefault": self.spec.version == default_version,
+            "task": self.spec.task,
+            "weights": self.spec.weights,
+            "pinnedOptions": self.spec.options,
+            "status": "Healthy" if ready or not cfg.min_workers else "Unhealthy",
+            "workers": workers,
+            "jobQueueStatus": {"remainingCapacity": self.settings.job_queue_size,
+                               "pendingRequests": 0},
+            "engine": "ray",
+            "rayApplication": self.app,
+        }  # fmt: skip
+        if self.load_error:
+            info["loadError"] = self.load_error
+        if self.load_failed:
+            info["loadFailed"] = True
+        return info
+
+    def observe(self, running: int, actors: list[dict[str, Any]]) -> None:
+        """The watcher's latest look: Serve's RUNNING count and this app's replica actors."""
+        seen = {r.replica_id: r for r in self.replicas}
+        now = time.time()
+        replicas = []
+        for a in actors:
+            rid = str(a.get("Name", "")).rpartition("#")[2]
+            if a.get("State") == "DEAD":
+                continue
+            address = a.get("Address") or {}
+            number = self._numbers.setdefault(rid, 9000 + len(self._numbers))
+            replicas.append(
+                Replica(
+                    rid, number, str(a.get("State")), str(address.get("NodeID", "")),
+                    str(address.get("IPAddress", "")), int(a.get("Pid") or 0),
+                    seen[rid].first_seen if rid in seen else now,
+                    int(a.get("ocrserveMemory", 0)),
+                )
+            )  # fmt: skip
+        self.replicas = sorted(replicas, key=lambda r: r.first_seen)
+        self.running = running
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of a process of this machine (0 when it is gone)."""
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.Error, OSError):
+        return 0
+
+
+class RayEngine(Engine):
+    """`Engine` whose model versions are Ray Serve applications."""
+
+    def __init__(self, settings: Settings, metrics: EngineMetrics | None = None) -> None:
+        super().__init__(settings, metrics)
+        self._watcher: asyncio.Task[None] | None = None
+        self._client = False
+        self._lister: Any = None
+        self._last_error = ""
+
+    def new_model(self, spec: ModelSpec, config: ModelConfig) -> ServedModel:
+        return RayModel(spec, config, self.settings, self.metrics)
+
+    def connect(self) -> None:
+        """Join (or start) the Ray cluster and start Serve without its HTTP proxy."""
+        address = self.settings.ray_address or None
+        # ray.init makes SIGTERM exit at once (sys.exit(15)); the server's graceful stop stays.
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        tries = CLIENT_TRIES if (address or "").startswith("ray://") else 1
+        for attempt in range(1, tries + 1):
+            try:
+                ray.init(address=address, namespace="ocrserve", log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError) as exc:
+                # The head's client proxy starts a server per client, and that start can
+                # fail on a busy head: try again before giving up.
+                if attempt == tries:
+                    raise
+                log.warning("Ray engine: joining %s failed (%s); trying again", address, exc)
+                ray.shutdown()
+                time.sleep(2.0 * attempt)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        self._client = bool(ray.util.client.ray.is_connected())
+        serve.start(proxy_location="Disabled")
+        log.info("Ray engine: joined %s", ray.get_runtime_context().gcs_address)
+
+    async def start(
+        self,
+        specs: Iterable[ModelSpec],
+        failures: Iterable[LoadFailure] = (),
+        configs: dict[tuple[str, str], ModelConfig] | None = None,
+    ) -> None:
+        try:
+            self.connect()  # on the main thread: Ray's driver is not to be started on another
+        except Exception as exc:
+            raise ConfigError(
+                f"ray_address={self.settings.ray_address!r}: cannot join Ray ({exc})"
+            ) from exc
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        await super().start(specs, failures, configs)
+
+    def _look(self) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
+        """Serve's RUNNING replica counts and the replica actors, per application."""
+        from ocrserve.server.ray_replica import DEPLOYMENT_NAME, replica_actors
+
+        status = serve.status()
+        running = {
+            name: sum(
+                n for s, n in app.deployments[DEPLOYMENT_NAME].replica_states.items()
+                if str(getattr(s, "value", s)) == "RUNNING"
+            )
+            for name, app in status.applications.items()
+            if DEPLOYMENT_NAME in app.deployments
+        }  # fmt: skip
+        if self._client:  # Ray Client: the actor table is read by a task in the cluster
+            if self._lister is None:
+                self._lister = ray.remote(num_cpus=0)(replica_actors)
+            listed = ray.get(self._lister.remote(), timeout=10)
+        else:
+            listed = replica_actors()
+        actors: dict[str, list[dict[str, Any]]] = {}
+        for app, actor in listed:
+            actors.setdefault(app, []).append(actor)
+        here = None if self._client else ray.util.get_node_ip_address()
+        for replicas in actors.values():
+            for actor in replicas:
+                if (actor.get("Address") or {}).get("IPAddress") == here and actor.get("Pid"):
+                    actor["ocrserveMemory"] = _rss(int(actor["Pid"]))
+        return running, actors
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                running, actors = await asyncio.to_thread(self._look)
+            except Exception as exc:  # the cluster unreachable: nothing counts as live
+                if str(exc) != self._last_error:
+                    log.warning("Ray engine: cannot read the replicas: %s", exc)
+                self._last_error = str(exc)
+                running, actors = {}, {}
+            else:
+                self._last_error = ""
+            for versions in self.models.values():
+                for model in versions.values():
+                    if isinstance(model, RayModel):
+                        model.observe(running.get(model.app, 0), actors.get(model.app, []))
+            await asyncio.sleep(WATCH_PERIOD_S)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        ray.shutdown()

@@ -1,0 +1,121 @@
+"""The Ray Serve deployment that serves one model version (``--engine ray``).
+
+A replica gets the model's archive as bytes in its init arguments, so Ray carries it through
+its object store to whichever node the replica lands on: no shared file system. It extracts
+the archive with the same checks as the model store, builds the predictor as a local worker
+does (`ocrserve.server.worker`), and answers batches that ``@serve.batch`` gathers (the
+model's ``batchSize`` and ``maxBatchDelay``). Answers are the worker's wire dicts
+(``{"ok": result}`` or ``{"error": [type, message]}``), so errors map as for local workers.
+
+Imported only by `ocrserve.server.ray_engine`, itself imported only with ``engine=ray``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from ocrserve.archives.mar import extract_archive
+from ocrserve.server.worker import _answer, _build, _import_opencv, limit_threads
+from ocrserve.settings import InputLimits
+
+__all__ = ["DEPLOYMENT", "DEPLOYMENT_NAME", "OcrReplica", "replica_actors"]
+
+#: The deployment's name inside each model version's application.
+DEPLOYMENT_NAME = "OcrReplica"
+
+
+class OcrReplica:
+    """One replica: a predictor built from the archive bytes, answering batches."""
+
+    def __init__(
+        self,
+        name: str,
+        archive: bytes,
+        threads: int,
+        limits: InputLimits,
+        batch_size: int,
+        max_batch_delay_ms: int,
+        use_gpu: bool,
+    ) -> None:
+        limit_threads(threads)
+        self.limits = limits
+        self.folder = Path(tempfile.mkdtemp(prefix=f"ocrserve-ray-{name}-"))
+        mar = self.folder / "model.mar"
+        mar.write_bytes(archive)
+        model_dir = self.folder / "model"
+        extract_archive(mar, model_dir)
+        mar.unlink()
+        started = time.perf_counter()
+        _import_opencv().setNumThreads(threads)
+        spec_dir = str(model_dir)
+        self.predictor = _build_from_dir(spec_dir, threads, 0 if use_gpu else None)
+        self.load_ms = (time.perf_counter() - started) * 1000
+        self.predict.set_max_batch_size(batch_size)  # type: ignore[attr-defined]
+        self.predict.set_batch_wait_timeout_s(max_batch_delay_ms / 1000)  # type: ignore[attr-defined]
+
+    @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
+    async def predict(self, requests: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One wire answer per ``(body, options)`` (options validated by the server); the model
+        runs off the replica's event loop."""
+        bodies = [body for body, _ in requests]
+        options = [opts for _, opts in requests]
+        return await asyncio.to_thread(_answer, self.predictor, bodies, self.limits, options)
+
+    async def __call__(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
+        return await self.predict(request)
+
+    def info(self) -> dict[str, Any]:
+        """Where this replica runs (for logs and tests)."""
+        import ray
+
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
+
+
+#: The deployment each model version's application binds (options set per model).
+DEPLOYMENT: serve.Deployment = serve.deployment(name=DEPLOYMENT_NAME)(OcrReplica)
+
+
+def _build_from_dir(model_dir: str, threads: int, gpu: int | None) -> Any:
+    """The worker's `_build`, for a folder rather than a `ModelSpec`."""
+    from ocrserve.archives.spec import ModelSpec
+
+    spec = ModelSpec(name="", version="", task="", model_dir=model_dir, url="")
+    predictor = _build(spec, threads, gpu)
+    from ocrserve.server.worker import set_torch_threads
+
+    set_torch_threads(threads)
+    return predictor
+
+
+def replica_actors() -> list[tuple[str, dict[str, Any]]]:
+    """``(application, actor)`` for every replica actor of this deployment, from Ray's actor
+    table (run in the server, or as a task in the cluster for a Ray Client server)."""
+    from ray._private import state
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    for actor in state.actors().values():
+        cls = str(actor.get("ActorClassName", ""))
+        if cls.startswith("ServeReplica:") and cls.endswith(f":{DEPLOYMENT_NAME}"):
+            address = actor.get("Address") or {}
+            plain = {  # plain values only: the table's own hold protobuf objects
+                "Name": str(actor.get("Name", "")),
+                "State": str(actor.get("State", "")),
+                "Pid": int(actor.get("Pid") or 0),
+                "Address": {
+                    "NodeID": str(address.get("NodeID", "")),
+                    "IPAddress": str(address.get("IPAddress", "")),
+                },
+            }
+            out.append((cls[len("ServeReplica:") : -len(DEPLOYMENT_NAME) - 1], plain))
+    return out

@@ -1,0 +1,153 @@
+"""``--engine ray`` on a real two-node Ray cluster of this machine (tests/ray_cluster.py):
+placement across nodes, a replica killed under load, ``/ping`` while a model has no live
+replica, and a node lost. The API conformance for Ray is test_inference_api.py and
+test_management_api.py, parametrised by engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ocrserve.archives.bundled import build_bundled_archive
+from tests.conftest import DEMO, ServerProcess, running
+from tests.ray_cluster import REPLICA_CPUS, RayCluster
+
+pytestmark = pytest.mark.slow
+
+REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
+MODEL = "ppocr_rec"
+
+
+@pytest.fixture(scope="module")
+def srv(
+    tmp_path_factory: pytest.TempPathFactory, ray_cluster: RayCluster
+) -> Iterator[ServerProcess]:
+    store = tmp_path_factory.mktemp("store")
+    build_bundled_archive(MODEL, store)
+    server = ServerProcess(
+        tmp_path_factory.mktemp("ray"), "--model-store", str(store), "--models", f"{MODEL}.mar",
+        "--engine", "ray", "--ray-address", ray_cluster.address,
+        "--ray-replica-cpus", REPLICA_CPUS,
+    )  # fmt: skip
+    yield from running(server)
+
+
+def _describe(srv: ServerProcess) -> dict[str, Any]:
+    (desc,) = httpx.get(f"{srv.management_url}/models/{MODEL}", timeout=10).json()
+    return dict(desc)
+
+
+def _scale(srv: ServerProcess, count: int) -> None:
+    url = f"{srv.management_url}/models/{MODEL}?min_worker={count}&synchronous=true"
+    assert httpx.put(url, timeout=120).status_code == 200
+
+
+def _wait_ready(srv: ServerProcess, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+    """Poll describe until exactly ``count`` workers are READY; return them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = _describe(srv)["workers"]
+        if len(workers) == count and all(w["status"] == "READY" for w in workers):
+            return list(workers)
+        assert time.monotonic() < deadline, workers
+        time.sleep(0.2)
+
+
+def _predict(srv: ServerProcess) -> httpx.Response:
+    return httpx.post(f"{srv.url}/predictions/{MODEL}", content=REC_IMG, timeout=60)
+
+
+def _scale_from_zero(srv: ServerProcess, count: int) -> list[dict[str, Any]]:
+    """``count`` new replicas placed together: Ray's SPREAD puts them on different nodes."""
+    _scale(srv, 0)
+    _scale(srv, count)
+    return _wait_ready(srv, count)
+
+
+def test_two_replicas_one_on_each_node(srv: ServerProcess, ray_cluster: RayCluster) -> None:
+    workers = _scale_from_zero(srv, 2)
+    nodes = {w["node"] for w in workers}
+    assert len(nodes) == 2 and ray_cluster.node2_id() in nodes, workers
+    assert all(int(w["id"]) >= 9000 and w["pid"] > 0 for w in workers)
+    assert _predict(srv).json()["text"] == "serving"
+
+
+def test_killed_replica_mid_load_answers_5xx_never_hangs(srv: ServerProcess) -> None:
+    _scale(srv, 2)
+    victim = _wait_ready(srv, 2)[0]
+    stop = time.monotonic() + 8
+
+    def client() -> list[tuple[int, Any]]:
+        out = []
+        while time.monotonic() < stop:
+            resp = _predict(srv)  # a hang fails here (timeout), a dropped connection too
+            out.append((resp.status_code, resp.json()))
+        return out
+
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(client) for _ in range(6)]
+        time.sleep(2)
+        os.kill(victim["pid"], signal.SIGKILL)
+        answers = [a for f in futures for a in f.result()]
+    failed = [(code, body) for code, body in answers if code != 200]
+    assert all(body["text"] == "serving" for code, body in answers if code == 200)
+    for code, body in failed:
+        assert code >= 500 and set(body) == {"code", "type", "message"}, body
+    assert len(failed) <= 6, failed  # at most the requests the replica held
+    assert len(answers) - len(failed) > 10
+    workers = _wait_ready(srv, 2)  # Ray replaced it
+    assert victim["pid"] not in {w["pid"] for w in workers}
+
+
+def test_ping_unhealthy_while_no_replica_is_live(srv: ServerProcess) -> None:
+    _scale(srv, 1)
+    (only,) = _wait_ready(srv, 1)
+    os.kill(only["pid"], signal.SIGKILL)
+    seen, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        resp = httpx.get(f"{srv.url}/ping", timeout=5)
+        seen.append((resp.status_code, resp.json()["status"]))
+        if seen[-1] == (200, "Healthy") and (500, "Unhealthy") in seen:
+            break
+        time.sleep(0.1)
+    assert (500, "Unhealthy") in seen and seen[-1] == (200, "Healthy"), seen[-5:]
+    assert _predict(srv).status_code == 200
+
+
+def test_ray_client_address_serves(tmp_path: Path, ray_cluster: RayCluster) -> None:
+    """``--ray-address ray://`` (Ray Client, as the KubeRay recipe uses): another model, so the
+    module's server keeps its own application."""
+    server = ServerProcess(
+        tmp_path, "--models", "ppocr_det", "--engine", "ray",
+        "--ray-address", ray_cluster.client_address, "--ray-replica-cpus", REPLICA_CPUS,
+    )  # fmt: skip
+    try:
+        server.wait_healthy()
+        image = (DEMO / "demo_text_det.jpg").read_bytes()
+        resp = httpx.post(f"{server.url}/predictions/ppocr_det", content=image, timeout=60)
+        assert resp.status_code == 200 and resp.json(), resp.text
+        (desc,) = httpx.get(f"{server.management_url}/models/ppocr_det").json()
+        assert [w["status"] for w in desc["workers"]] == ["READY"]
+    finally:
+        assert server.stop() == 0
+
+
+def test_node_lost_moves_its_replicas(srv: ServerProcess, ray_cluster: RayCluster) -> None:
+    node2 = ray_cluster.node2_id()
+    assert node2 in {w["node"] for w in _scale_from_zero(srv, 2)}
+    try:
+        ray_cluster.stop_node2()
+        workers = _wait_ready(srv, 2, timeout=120)
+        assert node2 not in {w["node"] for w in workers}, workers
+        assert _predict(srv).json()["text"] == "serving"
+    finally:
+        if ray_cluster.node2 is None:
+            ray_cluster.start_node2()  # for the tests that follow

@@ -1,0 +1,81 @@
+"""`ocrserve.server.ray_engine` without a cluster: what Ray is asked for, and that nothing of
+Ray is imported unless ``engine=ray`` (cluster tests: tests/integration/test_ray_engine.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ocrserve.archives.spec import ModelSpec
+from ocrserve.settings import ModelConfig, Settings
+from tests.ray_cluster import RAY_SKIP_REASON, ray_installed
+
+
+def test_without_engine_ray_nothing_of_ray_is_imported() -> None:
+    """The CLI, the settings and the local engine never import Ray (in a fresh interpreter)."""
+    code = (
+        "import sys; from ocrserve.cli import main; from ocrserve.settings import Settings; "
+        "from ocrserve.server.app import new_engine; e = new_engine(Settings()); "
+        "print(type(e).__name__, sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Engine", "[]"]
+
+
+def test_engine_setting_is_checked() -> None:
+    from ocrserve.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="engine='spark': expected local or ray"):
+        Settings(engine="spark")
+
+
+@pytest.fixture()
+def ray_engine() -> ModuleType:
+    if not ray_installed():
+        pytest.skip(RAY_SKIP_REASON)
+    from ocrserve.server import ray_engine
+
+    return ray_engine
+
+
+def _model(ray_engine: ModuleType, tmp_path: Path, **config: int) -> Any:
+    (tmp_path / "MAR-INF").mkdir(exist_ok=True)
+    (tmp_path / "MAR-INF" / "MANIFEST.json").write_text("{}")
+    (tmp_path / "weights.onnx").write_bytes(b"\0" * 10)
+    spec = ModelSpec("rec", "1.0", "rec", str(tmp_path), "rec.mar")
+    settings = Settings(ray_replica_cpus=0.5)
+    return ray_engine.RayModel(spec, ModelConfig(**config), settings)
+
+
+def test_archive_travels_as_bytes(ray_engine: ModuleType, tmp_path: Path) -> None:
+    model = _model(ray_engine, tmp_path)
+    with zipfile.ZipFile(BytesIO(model._archive)) as zf:
+        assert sorted(zf.namelist()) == ["MAR-INF/MANIFEST.json", "weights.onnx"]
+    assert model.app == "ocrserve.rec.1.0"
+
+
+def test_workers_map_onto_replicas_and_autoscaling(ray_engine: ModuleType, tmp_path: Path) -> None:
+    fixed = _model(ray_engine, tmp_path, min_workers=2, max_workers=2)._options()
+    assert fixed["num_replicas"] == 2 and "autoscaling_config" not in fixed
+    assert fixed["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 0}
+    ranged = _model(ray_engine, tmp_path, min_workers=1, max_workers=3, batch_size=4)._options()
+    auto = ranged["autoscaling_config"]
+    assert ranged["num_replicas"] == "auto"
+    assert (auto["min_replicas"], auto["max_replicas"], auto["target_ongoing_requests"]) == (
+        1,
+        3,
+        4,
+    )
+    gpu = _model(ray_engine, tmp_path)
+    gpu.config = ModelConfig(device_type="gpu")
+    assert gpu._options()["ray_actor_options"]["num_gpus"] == 1
+    assert "max_replicas_per_node" not in fixed
+    gpu.settings = Settings(ray_max_replicas_per_node=1)
+    assert gpu._options()["max_replicas_per_node"] == 1
