@@ -58,8 +58,9 @@ class OcrReplica:
         spec_dir = str(model_dir)
         self.predictor = _build_from_dir(spec_dir, threads, 0 if use_gpu else None)
         self.load_ms = (time.perf_counter() - started) * 1000
-        self.predict.set_max_batch_size(batch_size)  # type: ignore[attr-defined]
-        self.predict.set_batch_wait_timeout_s(max_batch_delay_ms / 1000)  # type: ignore[attr-defined]
+        batched: Any = self.predict  # serve.batch's setters (typed only where Ray is installed)
+        batched.set_max_batch_size(batch_size)
+        batched.set_batch_wait_timeout_s(max_batch_delay_ms / 1000)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
     async def predict(self, requests: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
