@@ -44,6 +44,10 @@ MODELS = [
     ("textrecog/satrn/satrn_small.py", "rec_160x48.jpg"),
     ("textrecog/master/master_r31_12e_ST_MJ_SA.py", "rec_160x48.jpg"),
     ("textrecog/abinet/abinet_vision_only_academic.py", "rec_160x48.jpg"),
+    ("textrecog/abinet/abinet_academic.py", "rec_160x48.jpg"),
+    ("textrecog/sar/sar_r31_sequential_decoder_academic.py", "rec_160x48.jpg"),
+    ("textrecog/tps/crnn_tps_academic_dataset.py", "rec_160x48.jpg"),
+    ("textrecog/seg/seg_r31_1by16_fpnocr_academic.py", "rec_160x48.jpg"),
 ]
 
 
@@ -109,12 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--n", type=int, default=5)
     ap.add_argument("--onnx", action="store_true", help="also time ONNX Runtime")
-    ap.add_argument("--only", help="only configs whose path contains this")
+    ap.add_argument("--only", nargs="+", help="only configs whose path contains one of these")
     args = ap.parse_args(argv)
     ctx = mp.get_context("spawn")
     rows, report = [], {"threads": args.threads, "n": args.n, "models": {}}
     for rel, image in MODELS:
-        if args.only and args.only not in rel:
+        if args.only and not any(part in rel for part in args.only):
             continue
         parent, child = ctx.Pipe()
         proc = ctx.Process(
