@@ -32,16 +32,19 @@ def quiet(message: str) -> None:
     """No progress lines in the test output."""
 
 
-def text_page(lines: int) -> tuple[np.ndarray, list[str]]:
-    """A white page with ``lines`` printed lines of black text (BGR)."""
+def text_page(lines: int, columns: int = 1) -> tuple[np.ndarray, list[str]]:
+    """A white page with ``lines`` printed lines of black text (BGR), in ``columns`` columns
+    read top to bottom, then left to right."""
     font = ImageFont.load_default(size=22)
     texts = [
         f"{WORDS[n % len(WORDS)]} {n:02d} {WORDS[(n * 5 + 2) % len(WORDS)]}" for n in range(lines)
     ]
-    page = Image.new("RGB", (520, 40 + 34 * lines), "white")
+    rows = math.ceil(lines / columns)
+    page = Image.new("RGB", (520 * columns, 40 + 34 * rows), "white")
     draw = ImageDraw.Draw(page)
     for n, text in enumerate(texts):
-        draw.text((30 + (n % 3) * 40, 20 + 34 * n), text, fill="black", font=font)
+        column, row = divmod(n, rows)
+        draw.text((520 * column + 30 + (n % 3) * 40, 20 + 34 * row), text, fill="black", font=font)
     return np.ascontiguousarray(np.asarray(page)[:, :, ::-1]), texts
 
 
