@@ -36,6 +36,7 @@ __all__ = [
     "decode_base64",
     "decode_input",
     "is_pdf",
+    "pdf_script",
     "maybe_base64",
     "probe",
     "render_pdf",
@@ -300,6 +301,13 @@ def render_pdf(
     try:
         if doc.formenv is not None:  # never: scripts run only in a form environment
             doc.close_forms()
+        if not limits.allow_javascript:
+            script = pdf_script(data, doc)
+            if script:
+                raise InvalidInput(
+                    f"The PDF carries JavaScript ({script}); ocrserve does not read such "
+                    "documents (pdf_allow_javascript is off). Send it without its scripts."
+                )
         selected = _select(len(doc), pages, "PDF")
         _check_pages(len(selected), limits, "PDF")
         scale = limits.dpi / _POINTS_PER_INCH
@@ -312,6 +320,77 @@ def render_pdf(
         raise InvalidInput(f"Cannot read the PDF: {exc}") from exc
     finally:
         doc.close()
+
+
+#: A PDF name token (``/Name``); ``#xx`` escapes are decoded before names are compared.
+_PDF_NAME = re.compile(rb"/([^\s/<>\[\]()%{}\x00]+)")
+_PDF_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"(?<!end)stream\r?\n")
+_PDF_OBJ = re.compile(rb"\bobj\b")
+#: Keys under which a PDF keeps JavaScript: an action's script (/JS) and the type of a
+#: JavaScript action or the document's named scripts (/JavaScript).
+_SCRIPT_NAMES = frozenset({b"JS", b"JavaScript"})
+#: Most bytes inflated from object streams while looking for scripts, per document.
+_OBJSTM_BUDGET = 32 * 1024 * 1024
+
+
+def _pdf_names(data: bytes) -> set[bytes]:
+    return {_PDF_HEX.sub(lambda h: bytes([int(h[1], 16)]), m[1]) for m in _PDF_NAME.finditer(data)}
+
+
+def _outside_streams(data: bytes) -> bytes:
+    """The file without its streams' contents (page content, images, fonts): the objects'
+    dictionaries, where actions live, and no binary data that could look like a name."""
+    parts, pos = [], 0
+    for m in _PDF_STREAM.finditer(data):
+        if m.start() < pos:
+            continue
+        end = data.find(b"endstream", m.end())
+        parts.append(data[pos : m.start()])
+        pos = len(data) if end < 0 else end
+    parts.append(data[pos:])
+    return b" ".join(parts)
+
+
+def _object_streams(data: bytes) -> list[bytes]:
+    """The inflated contents of the file's Flate-compressed object streams (/Type /ObjStm),
+    where dictionaries may live out of sight of a scan of the file's bytes; at most
+    `_OBJSTM_BUDGET` bytes in all, streams that do not inflate are left out."""
+    import zlib
+
+    out, budget = [], _OBJSTM_BUDGET
+    for m in _PDF_STREAM.finditer(data):
+        objs = list(_PDF_OBJ.finditer(data, max(0, m.start() - 4096), m.start()))
+        head = data[objs[-1].end() if objs else max(0, m.start() - 4096) : m.start()]
+        if b"ObjStm" not in _pdf_names(head) or budget <= 0:
+            continue
+        try:
+            inflated = zlib.decompressobj().decompress(data[m.end() :], budget)
+        except zlib.error:
+            continue
+        budget -= len(inflated)
+        out.append(inflated)
+    return out
+
+
+def pdf_script(data: bytes, doc: Any) -> str | None:
+    """Where a PDF carries JavaScript, else None: the document-level scripts PDFium counts,
+    or a /JS or /JavaScript name in the file's dictionaries (also inside Flate object
+    streams). Scripts hidden where this does not look (encrypted object streams, other
+    filters) are still never run: no form environment, no JavaScript engine in this PDFium."""
+    import pypdfium2.raw as pdfium_c
+
+    count = pdfium_c.FPDFDoc_GetJavaScriptActionCount(doc.raw)
+    if count > 0:
+        return f"{count} document-level script(s)"
+    chunks = [("the file", _outside_streams(data))]
+    chunks += [("an object stream", stream) for stream in _object_streams(data)]
+    for where, chunk in chunks:
+        found = _SCRIPT_NAMES & _pdf_names(chunk)
+        if found:
+            names = ", ".join(f"/{n.decode()}" for n in sorted(found))
+            return f"{names} in {where}"
+    return None
 
 
 def _check_total_pixels(sizes: list[int], limits: InputLimits, kind: str) -> None:

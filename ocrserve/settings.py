@@ -41,6 +41,7 @@ class InputLimits:
     max_total_pixels: int = 200_000_000
     dpi: int = 150
     render_timeout: float = 60.0
+    allow_javascript: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,13 @@ class Settings:
     pdf_render_timeout: float = field(
         default=60.0,
         metadata=_opt("Seconds all the pages of one PDF may take to render, in all."),
+    )
+    pdf_allow_javascript: bool = field(
+        default=False,
+        metadata=_opt(
+            "Accept PDFs that carry JavaScript (document scripts, /JS actions); off: refused "
+            "with 400 before rendering. Either way no script is ever run."
+        ),
     )
     log_location: str = field(
         default="logs", metadata=_opt("Folder for the server log of a background start.")
@@ -300,6 +308,7 @@ class Settings:
             self.max_pdf_pixels,
             self.pdf_dpi,
             self.pdf_render_timeout,
+            self.pdf_allow_javascript,
         )
 
     def pid_path(self) -> Path:

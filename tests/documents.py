@@ -5,6 +5,7 @@ page, one that carries JavaScript), since no writer on PyPI makes them on purpos
 from __future__ import annotations
 
 import io
+import zlib
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
@@ -107,6 +108,34 @@ def javascript_pdf() -> bytes:
     script = b"<< /S /JavaScript /JS (app.alert('pwned'); this.exportDataObject({}); ) >>"
     objects = _one_page(catalog_extra=b"/OpenAction 6 0 R /Names << /JavaScript 7 0 R >>")
     return raw_pdf(objects + [script, b"<< /Names [(boot) 6 0 R] >>"])
+
+
+def link_script_pdf() -> bytes:
+    """The "HELLO" page with a link annotation whose action is JavaScript, its names written
+    with ``#xx`` escapes (``/J#53``, ``/J#61vaScript``): no document-level script at all."""
+    objects = _one_page()
+    objects[2] = objects[2].replace(b"/Contents", b"/Annots [6 0 R] /Contents")
+    annot = (b"<< /Type /Annot /Subtype /Link /Rect [0 0 100 40] "
+             b"/A << /S /J#61vaScript /J#53 (app.alert(1)) >> >>")  # fmt: skip
+    return raw_pdf(objects + [annot])
+
+
+def object_stream_script_pdf() -> bytes:
+    """The "HELLO" page plus a Flate-compressed object stream (/Type /ObjStm) holding a
+    JavaScript action: the script is out of sight of a scan of the file's bytes."""
+    action = b"<< /S /JavaScript /JS (app.alert(1)) >>"
+    body = zlib.compress(b"7 0 " + action)
+    stream = (
+        b"<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream"
+    )
+    return raw_pdf(_one_page() + [stream % (len(body), body)])
+
+
+def script_bytes_in_a_stream_pdf() -> bytes:
+    """The "HELLO" page plus an uncompressed stream whose bytes spell ``/JS (`` and
+    ``/JavaScript``: data, not a dictionary, so not a script."""
+    data = b"\x00\xff/JS (x) /JavaScript \x00"
+    return raw_pdf(_one_page() + [b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data)])
 
 
 def heavy_page_pdf(strokes: int = 200_000) -> bytes:

@@ -19,6 +19,7 @@ from tests.documents import (
     heavy_page_pdf,
     huge_page_pdf,
     javascript_pdf,
+    link_script_pdf,
     many_pages_pdf,
     pdf_of,
     text_page,
@@ -134,6 +135,11 @@ HOSTILE = [
         PDF, 413, "5 pages, over max_pdf_pages (4)", id="over-max-pdf-pages",
     ),
     pytest.param(huge_page_pdf, PDF, 413, "100000 x 100000 points", id="100000-points-page"),
+    pytest.param(javascript_pdf, PDF, 400, "carries JavaScript (1 document-level", id="javascript"),
+    pytest.param(
+        link_script_pdf, None, 400, "carries JavaScript (/JS, /JavaScript in the file)",
+        id="javascript-link-escaped-names",
+    ),
     pytest.param(heavy_page_pdf, PDF, 413, f"pdf_render_timeout ({RENDER_S} s)", id="slow-page"),
     pytest.param(
         lambda: tiff_of([text_page(w) for w in WORDS + ["DELTA", "ECHO"]]),
@@ -160,17 +166,6 @@ def test_hostile_document_is_refused_and_server_unchanged(
 def test_body_declared_pdf_that_is_not_one_is_refused(srv: ServerProcess) -> None:
     resp = _predict(srv, _png(text_page("ALPHA")), PDF)
     assert resp.status_code == 400 and "%PDF-" in resp.json()["message"], resp.text
-
-
-def test_javascript_in_a_pdf_is_never_run(srv: ServerProcess) -> None:
-    """The page is read as any other; its /OpenAction and document scripts are inert (no form
-    environment, no JavaScript engine in PDFium's build), and the worker is unchanged."""
-    pids = _worker_pids(srv)
-    resp = _predict(srv, javascript_pdf(), PDF)
-    assert resp.status_code == 200, resp.text
-    (page,) = resp.json()["pages"]
-    assert _texts(page) == "HELLO"
-    assert _worker_pids(srv) == pids
 
 
 def test_kserve_v1_answers_each_instance_in_its_form(srv: ServerProcess) -> None:

@@ -17,8 +17,11 @@ from tests.documents import (
     heavy_page_pdf,
     huge_page_pdf,
     javascript_pdf,
+    link_script_pdf,
     many_pages_pdf,
+    object_stream_script_pdf,
     pdf_of,
+    script_bytes_in_a_stream_pdf,
     text_page,
     tiff_of,
 )
@@ -172,5 +175,29 @@ def test_pdfium_runs_no_javascript() -> None:
 
     assert not {"V8", "XFA"} & set(PDFIUM_INFO.flags), PDFIUM_INFO.flags
     assert pdfium.PdfDocument(javascript_pdf()).formenv is None
-    (page,) = decode_input(javascript_pdf(), InputLimits())
+    (page,) = decode_input(javascript_pdf(), InputLimits(allow_javascript=True))
     assert (page < 128).any()  # "HELLO" is drawn
+
+
+@pytest.mark.parametrize(
+    "make,where",
+    [
+        (javascript_pdf, "1 document-level script(s)"),
+        (link_script_pdf, "/JS, /JavaScript in the file"),
+        (object_stream_script_pdf, "/JS, /JavaScript in an object stream"),
+    ],
+)
+def test_pdfs_with_javascript_are_refused_unless_allowed(
+    make: Callable[[], bytes], where: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        decode_input(make(), InputLimits())
+    assert f"The PDF carries JavaScript ({where})" in info.value.message
+    assert "pdf_allow_javascript is off" in info.value.message
+    (page,) = decode_input(make(), InputLimits(allow_javascript=True))
+    assert (page < 128).any()
+
+
+def test_script_names_inside_a_stream_are_data() -> None:
+    (page,) = decode_input(script_bytes_in_a_stream_pdf(), InputLimits())
+    assert (page < 128).any()

@@ -95,9 +95,11 @@ def test_input_limits_carry_the_decoding_settings(tmp_path: Path) -> None:
     f = tmp_path / "config.properties"
     f.write_text(
         "max_image_pixels=1000\nmax_pdf_pages=3\nmax_pdf_pixels=2000\npdf_dpi=72\n"
-        "pdf_render_timeout=2.5\n"
+        "pdf_render_timeout=2.5\npdf_allow_javascript=true\n"
     )
     limits = Settings.load({}, f).input_limits()
     assert limits == InputLimits(
-        1000, max_pages=3, max_total_pixels=2000, dpi=72, render_timeout=2.5
-    )
+        1000, max_pages=3, max_total_pixels=2000, dpi=72, render_timeout=2.5,
+        allow_javascript=True,
+    )  # fmt: skip
+    assert Settings().input_limits().allow_javascript is False
