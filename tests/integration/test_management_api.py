@@ -509,9 +509,11 @@ def test_versions_set_default_and_unregister(
 # -- configuration: config.properties, TS_* variables, CLI, models JSON ----------------------
 
 
-@pytest.fixture(scope="module")
-def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Settings from all three sources; the model API left off (its default)."""
+@pytest.fixture(scope="module", params=ENGINES)
+def configured(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Settings from all three sources; the model API left off (its default). Each engine."""
     tmp = tmp_path_factory.mktemp("configured")
     models = {
         "ppocr_det": {
@@ -535,7 +537,7 @@ def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         "bogus_key=1\n"
     )
     server = ServerProcess(
-        tmp, "--ts-config", str(config), "--batch-size", "5",
+        tmp, "--ts-config", str(config), "--batch-size", "5", *engine_args(request),
         env={"TS_JOB_QUEUE_SIZE": "9", "TS_MAX_BATCH_DELAY": "55"},
     )  # fmt: skip
     yield from running(server)
@@ -589,7 +591,10 @@ def test_register_and_unregister_need_the_model_api(configured: ServerProcess) -
     assert resp.status_code == 200 and resp.json()["text"] == REC_TEXT
 
 
-def test_environment_overrides_the_command_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_environment_overrides_the_command_line(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+) -> None:
     """TorchServe's ConfigManager applies TS_* variables after the command line (its docs:
     "environment variables > command line arguments > configuration file")."""
     rec = build_bundled_archive("ppocr_rec", tmp_path / "src")
@@ -599,7 +604,7 @@ def test_environment_overrides_the_command_line(tmp_path: Path) -> None:
     config.write_text("enable_envvars_config=true\nload_models=all\n")
     server = ServerProcess(
         tmp_path, "--ts-config", str(config), "--model-store", str(tmp_path / "store_cli"),
-        env={"TS_MODEL_STORE": str(tmp_path / "store_env")},
+        *engine_args(request, engine), env={"TS_MODEL_STORE": str(tmp_path / "store_env")},
     )  # fmt: skip
     try:
         server.wait_healthy()
@@ -611,9 +616,12 @@ def test_environment_overrides_the_command_line(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
-@pytest.fixture(scope="module")
-def two_versions(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Iterator[ServerProcess]:
-    """Both versions of "reader" loaded at start, each with its own ``models`` entry."""
+@pytest.fixture(scope="module", params=ENGINES)
+def two_versions(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, store: Path
+) -> Iterator[ServerProcess]:
+    """Both versions of "reader" loaded at start, each with its own ``models`` entry; each
+    engine."""
     models = {
         "reader": {
             "1.0": {"batchSize": 2, "maxBatchDelay": 11},
@@ -623,6 +631,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Itera
     server = ServerProcess(
         tmp_path_factory.mktemp("two_versions"), "--model-store", str(store),
         "--models", "reader.mar", "reader_v2.mar", "--models-json", json.dumps(models),
+        *engine_args(request),
     )  # fmt: skip
     yield from running(server)
 
