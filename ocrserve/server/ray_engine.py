@@ -125,6 +125,9 @@ class RayModel:
         self._code_version = hashlib.sha256(self._archive).hexdigest()[:16]
         self._deploying: asyncio.Task[None] | None = None
         self._handle: Any = None
+        #: When the last deployment was sent (for WorkerLoadTime), and when Serve took it.
+        self._load_started: float | None = None
+        self._deployed_at = float("inf")
 
     @property
     def ready_workers(self) -> int:
@@ -185,12 +188,17 @@ class RayModel:
             cfg.max_batch_delay,
             cfg.device_type == "gpu",
         )
-        started = time.perf_counter()
-        self._handle = serve.run(app, name=self.app, route_prefix=None, blocking=False)
+        started = time.monotonic()
+        # Not `serve.run`: it waits until the application runs, forever when the cluster has
+        # no room for a replica (a hard per-node cap, too few CPUs), and a thread cannot be
+        # cancelled. The watcher sees the replicas come up, or the application fail.
+        (self._handle,) = serve.run_many(
+            [serve.RunTarget(app, name=self.app, route_prefix=None)],
+            wait_for_applications_running=False,
+        )
         self.deployed = True
-        if self.metrics is not None:
-            ms = (time.perf_counter() - started) * 1000
-            self.metrics.record_worker_load(self.spec.name, self.spec.version, ms)
+        self._load_started = started
+        self._deployed_at = time.monotonic()
 
     def scale(self, count: int) -> None:
         """Ask Ray for ``count`` replicas (the config's bounds); Ray starts or stops them."""
@@ -339,8 +347,27 @@ class RayModel:
             info["loadFailed"] = True
         return info
 
-    def observe(self, running: int, actors: list[dict[str, Any]]) -> None:
-        """The watcher's latest look: Serve's RUNNING count and this app's replica actors."""
+    def observe(
+        self,
+        running: int,
+        actors: list[dict[str, Any]],
+        failure: str | None = None,
+        looked_at: float = 0.0,
+    ) -> None:
+        """The watcher's latest look (begun at ``looked_at``): Serve's RUNNING count, this
+        app's replica actors, and Serve's message when the application is DEPLOY_FAILED."""
+        if self._load_started is not None and self.target and running >= self.target:
+            if self.metrics is not None:
+                ms = (time.monotonic() - self._load_started) * 1000
+                self.metrics.record_worker_load(self.spec.name, self.spec.version, ms)
+            self._load_started = None
+        if failure is not None and looked_at > self._deployed_at and not self.load_failed:
+            lines = [line.strip() for line in failure.splitlines() if line.strip()]
+            reason = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
+            self.load_error = f"Ray Serve: {reason}"[:500]
+            self.load_failed = True
+            self._load_started = None
+            log.error("model %s: Ray deployment failed: %s", self.spec.name, failure)
         seen = {r.replica_id: r for r in self.replicas}
         now = time.time()
         replicas = []
@@ -422,11 +449,19 @@ class RayEngine(Engine):
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
         await super().start(specs, failures, configs)
 
-    def _look(self) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
-        """Serve's RUNNING replica counts and the replica actors, per application."""
+    def _look(
+        self,
+    ) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]], dict[str, str]]:
+        """Serve's RUNNING replica counts, the replica actors, and the messages of failed
+        applications, per application."""
         from ocrserve.server.ray_replica import DEPLOYMENT_NAME, replica_actors
 
         status = serve.status()
+        failed = {
+            name: app.message or "DEPLOY_FAILED"
+            for name, app in status.applications.items()
+            if str(getattr(app.status, "value", app.status)) == "DEPLOY_FAILED"
+        }
         running = {
             name: sum(
                 n for s, n in app.deployments[DEPLOYMENT_NAME].replica_states.items()
@@ -449,12 +484,14 @@ class RayEngine(Engine):
             for actor in replicas:
                 if (actor.get("Address") or {}).get("IPAddress") == here and actor.get("Pid"):
                     actor["ocrserveMemory"] = _rss(int(actor["Pid"]))
-        return running, actors
+        return running, actors, failed
 
     async def _watch(self) -> None:
         while True:
+            looked_at = time.monotonic()
+            failed: dict[str, str] = {}
             try:
-                running, actors = await asyncio.to_thread(self._look)
+                running, actors, failed = await asyncio.to_thread(self._look)
             except Exception as exc:  # the cluster unreachable: nothing counts as live
                 if str(exc) != self._last_error:
                     log.warning("Ray engine: cannot read the replicas: %s", exc)
@@ -465,7 +502,10 @@ class RayEngine(Engine):
             for versions in self.models.values():
                 for model in versions.values():
                     if isinstance(model, RayModel):
-                        model.observe(running.get(model.app, 0), actors.get(model.app, []))
+                        model.observe(
+                            running.get(model.app, 0), actors.get(model.app, []),
+                            failed.get(model.app), looked_at,
+                        )  # fmt: skip
             await asyncio.sleep(WATCH_PERIOD_S)
 
     async def shutdown(self) -> None:

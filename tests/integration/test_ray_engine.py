@@ -27,11 +27,17 @@ MODEL = "ppocr_rec"
 
 
 @pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("store")
+    build_bundled_archive(MODEL, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def srv(
-    tmp_path_factory: pytest.TempPathFactory, ray_cluster: RayCluster
+    tmp_path_factory: pytest.TempPathFactory, ray_cluster: RayCluster, store: Path
 ) -> Iterator[ServerProcess]:
-    store = tmp_path_factory.mktemp("store")
-    build_bundled_archive(MODEL, store)
+    """The default placement (no ``ray_max_replicas_per_node``)."""
     server = ServerProcess(
         tmp_path_factory.mktemp("ray"), "--model-store", str(store), "--models", f"{MODEL}.mar",
         "--engine", "ray", "--ray-address", ray_cluster.address,
@@ -73,11 +79,41 @@ def _scale_from_zero(srv: ServerProcess, count: int) -> list[dict[str, Any]]:
 
 
 def test_two_replicas_one_on_each_node(srv: ServerProcess, ray_cluster: RayCluster) -> None:
+    """The default: two replicas started together are spread (Serve's SPREAD is round robin
+    over the nodes; a replica added later to a running one is not kept off its node)."""
     workers = _scale_from_zero(srv, 2)
     nodes = {w["node"] for w in workers}
     assert len(nodes) == 2 and ray_cluster.node2_id() in nodes, workers
     assert all(int(w["id"]) >= 9000 and w["pid"] > 0 for w in workers)
     assert _predict(srv).json()["text"] == "serving"
+
+
+def test_capped_replica_added_later_goes_to_the_other_node(
+    tmp_path: Path, ray_cluster: RayCluster, store: Path
+) -> None:
+    """``ray_max_replicas_per_node=1``: a running replica, scaled to 2, gets its peer on the
+    other node whatever Ray's round robin says; a third replica has no node to go to and waits
+    (the cap is a hard one), while the two serve."""
+    server = ServerProcess(
+        tmp_path, "--model-store", str(store), "--models", f"{MODEL}.mar", "--engine", "ray",
+        "--ray-address", ray_cluster.address, "--ray-replica-cpus", REPLICA_CPUS,
+        "--ray-max-replicas-per-node", "1",
+    )  # fmt: skip
+    try:
+        server.wait_healthy()
+        (first,) = _wait_ready(server, 1)
+        _scale(server, 2)
+        workers = _wait_ready(server, 2)
+        assert {w["node"] for w in workers} == {n["id"] for n in ray_cluster.nodes()}, workers
+        assert first["pid"] in {w["pid"] for w in workers}  # scaling up kept the first one
+        url = f"{server.management_url}/models/{MODEL}?min_worker=3"
+        assert httpx.put(url, timeout=30).status_code == 202
+        time.sleep(6)  # Serve has tried to place the third one by now
+        workers = _describe(server)["workers"]
+        assert sorted(w["status"] for w in workers) == ["LOADING", "READY", "READY"], workers
+        assert _predict(server).json()["text"] == "serving"
+    finally:
+        assert server.stop() == 0
 
 
 def test_killed_replica_mid_load_answers_5xx_never_hangs(srv: ServerProcess) -> None:
