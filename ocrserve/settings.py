@@ -364,6 +364,30 @@ class Settings:
         return dataclasses.fields(cls)
 
     @classmethod
+    def from_properties(
+        cls, props: Mapping[str, object], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from config.properties keys given as a mapping (the ``args`` of a Ray
+        Serve config, `ocrserve.server.ray_app`): strings as a config.properties file holds
+        them, or YAML's numbers, booleans, lists and, for ``models``, a mapping. Keys rank
+        as the command line's; an unknown key is an error, not a warning."""
+        known = {f.name for f in cls.fields()}
+        values: dict[str, Any] = {}
+        for key, value in props.items():
+            if key not in known:
+                raise ConfigError(f"{key!r}: not a setting (config.properties keys only)")
+            if isinstance(value, bool):
+                raw = "true" if value else "false"
+            elif isinstance(value, (list, tuple)):
+                raw = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                raw = json.dumps(value)
+            else:
+                raw = str(value)
+            values[key] = _convert(key, raw)
+        return cls.load(values, None, environ)
+
+    @classmethod
     def load(
         cls,
         cli: Mapping[str, Any] | None = None,

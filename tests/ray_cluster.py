@@ -55,19 +55,26 @@ def _ray() -> str:
 class RayCluster:
     """``ray start`` for a head and (``nodes=2``) one more node, and the means to stop either."""
 
-    def __init__(self, nodes: int = 2) -> None:
+    def __init__(
+        self, nodes: int = 2, dashboard: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        """``dashboard``: with the dashboard and its Serve REST API (``serve deploy``, what
+        KubeRay uses), at `dashboard_url`; ``env``: more variables for every Ray process."""
         self.tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.client_port = free_port()
         #: The cluster as a Ray Client (``ray://``) sees it.
         self.client_address = f"ray://127.0.0.1:{self.client_port}"
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
         self.env.pop("RAY_ADDRESS", None)
+        dashboard_port = free_port()
+        self.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
         self.head = self._start(
             "--head", f"--port={self.port}", f"--num-cpus={HEAD_CPUS}",
             f"--temp-dir={self.tmp}", f"--ray-client-server-port={self.client_port}",
-            f"--dashboard-port={free_port()}", "--include-dashboard=false", name="head",
+            f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
+            f"--include-dashboard={str(dashboard).lower()}", name="head",
         )  # fmt: skip
         self.node2: subprocess.Popen[bytes] | None = None
         try:

@@ -50,7 +50,14 @@ from ocrserve.server.responses import error_response_for
 from ocrserve.server.webpage import WEB_PAGE_PATHS, web_page_routes
 from ocrserve.settings import ModelConfig, Settings, parse_address
 
-__all__ = ["build_app", "new_engine", "serve"]
+__all__ = [
+    "apply_default_versions",
+    "build_app",
+    "inference_app",
+    "model_config",
+    "new_engine",
+    "serve",
+]
 
 log = logging.getLogger("ocrserve")
 access_log = logging.getLogger("ocrserve.access")
@@ -181,6 +188,17 @@ def _wrap(app: Starlette, settings: Settings, metrics: Metrics | None, surface: 
     return RequestLog(wrapped, metrics, surface)
 
 
+def inference_app(
+    engine: Engine, settings: Settings, metrics: Metrics | None, tokens: TokenStore | None
+) -> ASGIApp:
+    """The inference surface (port 8080): TorchServe's routes, KServe v1 and v2, the web page;
+    the server's, and the Ray Serve ingress's of a RayService (`ocrserve.server.ray_app`)."""
+    inference = [*inference_routes(engine), *kserve_v2_routes(engine), *kserve_v1_routes(engine)]
+    if settings.enable_web_page:
+        inference += web_page_routes()
+    return _wrap(build_app(inference), settings, metrics, "inference", tokens, "inference")
+
+
 async def serve(
     settings: Settings,
     store: ModelStore,
@@ -206,11 +224,8 @@ async def serve(
     management = management_routes(engine, store)
     if tokens is not None:
         management = [*token_routes(tokens), *management]
-    inference = [*inference_routes(engine), *kserve_v2_routes(engine), *kserve_v1_routes(engine)]
-    if settings.enable_web_page:
-        inference += web_page_routes()
     apps = [
-        _wrap(build_app(inference), settings, metrics, "inference", tokens, "inference"),
+        inference_app(engine, settings, metrics, tokens),
         _wrap(build_app(management), settings, metrics, "management", tokens, "management"),
         _wrap(build_app(metric_routes), settings, None, "metrics", None, None),
     ]  # fmt: skip
@@ -236,12 +251,9 @@ async def serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    configs = {(s.name, s.version): _model_config(settings, s) for s in specs}
+    configs = {(s.name, s.version): model_config(settings, s) for s in specs}
     await engine.start(specs, failures, configs)
-    for name, versions in settings.model_settings().items():
-        for version, opts in versions.items():
-            if opts.get("defaultVersion") is True and version in engine.models.get(name, {}):
-                engine.set_default(name, version)
+    apply_default_versions(engine, settings)
     for key, addr in surfaces:
         log.info("%s: %s", key, addr)
         host, _ = parse_address(key, addr)
@@ -261,6 +273,14 @@ async def serve(
         log.info("stopped")
 
 
+def apply_default_versions(engine: Engine, settings: Settings) -> None:
+    """TorchServe's ``"defaultVersion": true`` in the ``models`` JSON, among loaded versions."""
+    for name, versions in settings.model_settings().items():
+        for version, opts in versions.items():
+            if opts.get("defaultVersion") is True and version in engine.models.get(name, {}):
+                engine.set_default(name, version)
+
+
 def new_engine(settings: Settings, metrics: Metrics | None = None) -> Engine:
     """The engine ``settings.engine`` names; Ray is imported only for ``engine=ray``."""
     if settings.engine == "ray":
@@ -275,7 +295,7 @@ async def _empty_metrics(request: Request) -> Response:
     return Response(b"", media_type="text/plain")
 
 
-def _model_config(settings: Settings, spec: ModelSpec) -> ModelConfig:
+def model_config(settings: Settings, spec: ModelSpec) -> ModelConfig:
     """Startup config of a model: defaults, then its entry in the ``models`` JSON."""
     opts = settings.model_settings().get(spec.name, {}).get(spec.version, {})
     keys = {"minWorkers": "min_workers", "maxWorkers": "max_workers", "batchSize": "batch_size",

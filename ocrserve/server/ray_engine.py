@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 WATCH_PERIOD_S = 0.25
 #: Tries to join a cluster through Ray Client (``ray://``).
 CLIENT_TRIES = 3
+#: (application, deployment): where the replicas of one model version are.
+Deployment = tuple[str, str]
 
 
 def app_name(spec: ModelSpec) -> str:
@@ -114,15 +116,18 @@ class RayModel:
         self.threads = threads_per_worker(settings)
         self.load_error: str | None = None
         self.load_failed = False
+        from ocrserve.server.ray_replica import DEPLOYMENT_NAME
+
         self.app = app_name(spec)
+        #: The deployment inside `app` (one per version in a RayService's application).
+        self.deployment = DEPLOYMENT_NAME
         #: Replicas seen by the watcher; `running` is what Serve counts as RUNNING.
         self.replicas: list[Replica] = []
         self.running = 0
         self.target = 0
         self.deployed = False
-        self._archive = archive_bytes(spec.model_dir)
+        self._archive: bytes | None = None  # read when first deployed
         self._numbers: dict[str, int] = {}
-        self._code_version = hashlib.sha256(self._archive).hexdigest()[:16]
         self._deploying: asyncio.Task[None] | None = None
         self._handle: Any = None
         #: When the last deployment was sent (for WorkerLoadTime), and when Serve took it.
@@ -162,24 +167,22 @@ class RayModel:
             opts["num_replicas"] = cfg.min_workers
         return opts
 
-    def _deploy(self, count: int) -> None:
-        """Deploy or update the application (blocking: run on a thread)."""
+    def bound(self) -> Any:
+        """The replica deployment of this version, with its options and archive bound."""
         from ocrserve.server.ray_replica import DEPLOYMENT
 
-        if count == 0 and self.config.max_workers == 0:
-            if self.deployed:
-                serve.delete(self.app, _blocking=True)
-            self.deployed = False
-            return
+        if self._archive is None:
+            self._archive = archive_bytes(self.spec.model_dir)
         cfg = self.config
-        deployment = DEPLOYMENT.options(**self._options())
+        deployment = DEPLOYMENT.options(name=self.deployment, **self._options())
         # Serve gives every serve.run a new random code version (so every replica restarts)
         # unless the deployment has one; its public `version` option is gone, the attribute
         # is still read (serve/_private/client.py). Same archive and settings: same version,
         # so a new replica count is a light update that keeps the running replicas.
-        key = f"{self._code_version}-{self.threads}-{cfg.batch_size}-{cfg.max_batch_delay}"
+        code = hashlib.sha256(self._archive).hexdigest()[:16]
+        key = f"{code}-{self.threads}-{cfg.batch_size}-{cfg.max_batch_delay}"
         deployment._version = f"{key}-{cfg.device_type}"
-        app = deployment.bind(
+        return deployment.bind(
             self.spec.name,
             self._archive,
             self.threads,
@@ -188,6 +191,15 @@ class RayModel:
             cfg.max_batch_delay,
             cfg.device_type == "gpu",
         )
+
+    def _deploy(self, count: int) -> None:
+        """Deploy or update the application (blocking: run on a thread)."""
+        if count == 0 and self.config.max_workers == 0:
+            if self.deployed:
+                serve.delete(self.app, _blocking=True)
+            self.deployed = False
+            return
+        app = self.bound()
         started = time.monotonic()
         # Not `serve.run`: it waits until the application runs, forever when the cluster has
         # no room for a replica (a hard per-node cap, too few CPUs), and a thread cannot be
@@ -441,7 +453,8 @@ class RayEngine(Engine):
         configs: dict[tuple[str, str], ModelConfig] | None = None,
     ) -> None:
         try:
-            self.connect()  # on the main thread: Ray's driver is not to be started on another
+            if not ray.is_initialized():  # a RayService's ingress runs inside the cluster
+                self.connect()  # on the main thread: Ray's driver is not to be started on another
         except Exception as exc:
             raise ConfigError(
                 f"ray_address={self.settings.ray_address!r}: cannot join Ray ({exc})"
@@ -451,10 +464,10 @@ class RayEngine(Engine):
 
     def _look(
         self,
-    ) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]], dict[str, str]]:
-        """Serve's RUNNING replica counts, the replica actors, and the messages of failed
-        applications, per application."""
-        from ocrserve.server.ray_replica import DEPLOYMENT_NAME, replica_actors
+    ) -> tuple[dict[Deployment, int], dict[Deployment, list[dict[str, Any]]], dict[str, str]]:
+        """Serve's RUNNING replica counts and the replica actors, per (application,
+        deployment), and the messages of failed applications."""
+        from ocrserve.server.ray_replica import is_replica_deployment, replica_actors
 
         status = serve.status()
         failed = {
@@ -463,12 +476,13 @@ class RayEngine(Engine):
             if str(getattr(app.status, "value", app.status)) == "DEPLOY_FAILED"
         }
         running = {
-            name: sum(
-                n for s, n in app.deployments[DEPLOYMENT_NAME].replica_states.items()
+            (name, dep_name): sum(
+                n for s, n in dep.replica_states.items()
                 if str(getattr(s, "value", s)) == "RUNNING"
             )
             for name, app in status.applications.items()
-            if DEPLOYMENT_NAME in app.deployments
+            for dep_name, dep in app.deployments.items()
+            if is_replica_deployment(dep_name)
         }  # fmt: skip
         if self._client:  # Ray Client: the actor table is read by a task in the cluster
             if self._lister is None:
@@ -476,9 +490,9 @@ class RayEngine(Engine):
             listed = ray.get(self._lister.remote(), timeout=10)
         else:
             listed = replica_actors()
-        actors: dict[str, list[dict[str, Any]]] = {}
-        for app, actor in listed:
-            actors.setdefault(app, []).append(actor)
+        actors: dict[Deployment, list[dict[str, Any]]] = {}
+        for app, deployment, actor in listed:
+            actors.setdefault((app, deployment), []).append(actor)
         here = None if self._client else ray.util.get_node_ip_address()
         for replicas in actors.values():
             for actor in replicas:
@@ -502,8 +516,9 @@ class RayEngine(Engine):
             for versions in self.models.values():
                 for model in versions.values():
                     if isinstance(model, RayModel):
+                        key = (model.app, model.deployment)
                         model.observe(
-                            running.get(model.app, 0), actors.get(model.app, []),
+                            running.get(key, 0), actors.get(key, []),
                             failed.get(model.app), looked_at,
                         )  # fmt: skip
             await asyncio.sleep(WATCH_PERIOD_S)

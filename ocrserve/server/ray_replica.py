@@ -26,7 +26,13 @@ from ocrserve.archives.mar import extract_archive
 from ocrserve.server.worker import _answer, _build, _import_opencv, limit_threads
 from ocrserve.settings import InputLimits
 
-__all__ = ["DEPLOYMENT", "DEPLOYMENT_NAME", "OcrReplica", "replica_actors"]
+__all__ = [
+    "DEPLOYMENT",
+    "DEPLOYMENT_NAME",
+    "OcrReplica",
+    "is_replica_deployment",
+    "replica_actors",
+]
 
 #: The deployment's name inside each model version's application.
 DEPLOYMENT_NAME = "OcrReplica"
@@ -99,15 +105,23 @@ def _build_from_dir(model_dir: str, threads: int, gpu: int | None) -> Any:
     return predictor
 
 
-def replica_actors() -> list[tuple[str, dict[str, Any]]]:
-    """``(application, actor)`` for every replica actor of this deployment, from Ray's actor
-    table (run in the server, or as a task in the cluster for a Ray Client server)."""
+def is_replica_deployment(name: str) -> bool:
+    """``OcrReplica`` (the server's applications) or ``OcrReplica.NAME.VERSION`` (the one
+    application of a RayService, `ocrserve.server.ray_app`)."""
+    return name == DEPLOYMENT_NAME or name.startswith(f"{DEPLOYMENT_NAME}.")
+
+
+def replica_actors() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(application, deployment, actor)`` for every replica actor of a model version, from
+    Ray's actor table (run in the server, or as a task in the cluster for a Ray Client
+    server)."""
     from ray._private import state
 
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     for actor in state.actors().values():
         cls = str(actor.get("ActorClassName", ""))
-        if cls.startswith("ServeReplica:") and cls.endswith(f":{DEPLOYMENT_NAME}"):
+        app, _, deployment = cls.removeprefix("ServeReplica:").rpartition(":")
+        if cls.startswith("ServeReplica:") and is_replica_deployment(deployment):
             address = actor.get("Address") or {}
             plain = {  # plain values only: the table's own hold protobuf objects
                 "Name": str(actor.get("Name", "")),
@@ -118,5 +132,5 @@ def replica_actors() -> list[tuple[str, dict[str, Any]]]:
                     "IPAddress": str(address.get("IPAddress", "")),
                 },
             }
-            out.append((cls[len("ServeReplica:") : -len(DEPLOYMENT_NAME) - 1], plain))
+            out.append((app, deployment, plain))
     return out

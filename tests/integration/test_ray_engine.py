@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,7 +42,7 @@ def srv(
     server = ServerProcess(
         tmp_path_factory.mktemp("ray"), "--model-store", str(store), "--models", f"{MODEL}.mar",
         "--engine", "ray", "--ray-address", ray_cluster.address,
-        "--ray-replica-cpus", REPLICA_CPUS,
+        "--ray-replica-cpus", REPLICA_CPUS, "--enable-model-api",
     )  # fmt: skip
     yield from running(server)
 
@@ -156,6 +157,27 @@ def test_ping_unhealthy_while_no_replica_is_live(srv: ServerProcess) -> None:
         time.sleep(0.1)
     assert (500, "Unhealthy") in seen and seen[-1] == (200, "Healthy"), seen[-5:]
     assert _predict(srv).status_code == 200
+
+
+def test_replica_that_cannot_load_fails_the_registration(srv: ServerProcess, store: Path) -> None:
+    """An archive the server accepts but no replica can load (its ONNX file is junk): Serve
+    gives up (DEPLOY_FAILED) and the synchronous registration says why, as a local worker's
+    failure would, instead of waiting for its startup timeout."""
+    with zipfile.ZipFile(store / f"{MODEL}.mar") as src:
+        files = {n: src.read(n) for n in src.namelist()}
+    files["rec.onnx"] = b"not an onnx graph"
+    with zipfile.ZipFile(store / "broken.mar", "w") as out:
+        for name, data in files.items():
+            out.writestr(name, data)
+    url = f"{srv.management_url}/models?url=broken.mar&model_name=broken&initial_workers=1"
+    started = time.monotonic()
+    resp = httpx.post(f"{url}&synchronous=true", timeout=150)
+    assert resp.status_code == 500, resp.text
+    assert resp.json()["message"].startswith("Failed to start workers for model broken: Ray")
+    assert time.monotonic() - started < 100  # startupTimeout is 120 s
+    missing = httpx.get(f"{srv.management_url}/models/broken", timeout=10)
+    assert missing.status_code == 404  # unregistered again
+    assert _predict(srv).json()["text"] == "serving"
 
 
 def test_ray_client_address_serves(tmp_path: Path, ray_cluster: RayCluster) -> None:

@@ -103,3 +103,23 @@ def test_input_limits_carry_the_decoding_settings(tmp_path: Path) -> None:
         allow_javascript=True,
     )  # fmt: skip
     assert Settings().input_limits().allow_javascript is False
+
+
+
+def test_from_properties_takes_yaml_values() -> None:
+    """The ``args`` of a Ray Serve config (`ocrserve.server.ray_app`): config.properties keys
+    with YAML's types."""
+    models = {"rec": {"1.0": {"minWorkers": 2}}}
+    settings = Settings.from_properties(
+        {"model_store": "/store", "load_models": ["a.mar", "b.mar"], "ray_replica_cpus": 1,
+         "disable_token_authorization": True, "models": models, "batch_size": "4"},
+        environ={},
+    )  # fmt: skip
+    assert settings.load_models == ("a.mar", "b.mar") and settings.model_store == "/store"
+    assert settings.ray_replica_cpus == 1.0 and settings.batch_size == 4
+    assert settings.disable_token_authorization is True
+    assert settings.model_settings() == models
+    with pytest.raises(ConfigError, match="'bogus_key': not a setting"):
+        Settings.from_properties({"bogus_key": 1}, environ={})
+    with pytest.raises(ConfigError, match="batch_size"):
+        Settings.from_properties({"batch_size": "many"}, environ={})

@@ -56,6 +56,8 @@ def _model(ray_engine: ModuleType, tmp_path: Path, **config: int) -> Any:
 
 def test_archive_travels_as_bytes(ray_engine: ModuleType, tmp_path: Path) -> None:
     model = _model(ray_engine, tmp_path)
+    assert model._archive is None  # read when first deployed
+    model.bound()
     with zipfile.ZipFile(BytesIO(model._archive)) as zf:
         assert sorted(zf.namelist()) == ["MAR-INF/MANIFEST.json", "weights.onnx"]
     assert model.app == "ocrserve.rec.1.0"
