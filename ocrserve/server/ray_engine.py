@@ -128,10 +128,11 @@ class RayModel:
         self.deployed = False
         self._archive: bytes | None = None  # read when first deployed
         self._numbers: dict[str, int] = {}
+        #: Replicas whose load time the metrics hold: Serve's replica id -> number.
+        self._loads: dict[str, int] = {}
         self._deploying: asyncio.Task[None] | None = None
         self._handle: Any = None
-        #: When the last deployment was sent (for WorkerLoadTime), and when Serve took it.
-        self._load_started: float | None = None
+        #: When Serve took the last deployment (a failure seen after it is this one's).
         self._deployed_at = float("inf")
 
     @property
@@ -200,7 +201,6 @@ class RayModel:
             self.deployed = False
             return
         app = self.bound()
-        started = time.monotonic()
         # Not `serve.run`: it waits until the application runs, forever when the cluster has
         # no room for a replica (a hard per-node cap, too few CPUs), and a thread cannot be
         # cancelled. The watcher sees the replicas come up, or the application fail.
@@ -209,7 +209,6 @@ class RayModel:
             wait_for_applications_running=False,
         )
         self.deployed = True
-        self._load_started = started
         self._deployed_at = time.monotonic()
 
     def scale(self, count: int) -> None:
@@ -270,16 +269,34 @@ class RayModel:
                 f"Ray could not serve model {self.spec.name}: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"
             ) from None
-        job.handler_s = time.perf_counter() - started
-        if self.metrics is not None:
-            self.metrics.record_prediction(
-                self.spec.name, self.spec.version, job.handler_s * 1000, 1
-            )
+        # The replica's batch is the handler's time (as a local worker's round trip); the rest,
+        # Serve's routing and queues and the batch's gathering, is the queue's.
+        total = time.perf_counter() - started
+        job.handler_s = float(answer.get("batch_s", total))
+        job.queue_s = max(total - job.handler_s, 0.0)
+        self._record(answer)
         if "ok" in answer:
             job.future.set_result(answer["ok"])
         else:
             job.future.set_exception(error_from_name(*answer["error"]))
         return job
+
+    def _record(self, answer: dict[str, Any]) -> None:
+        """A replica's answer in the metrics: the batch (once per batch), and the replica's
+        load time the first time it answers (``W-<id>-NAME_VERSION``, the id describe shows)."""
+        if self.metrics is None:
+            return
+        name, version = self.spec.name, self.spec.version
+        if "batch" in answer:
+            self.metrics.record_prediction(
+                name, version, float(answer["batch_s"]) * 1000, int(answer["batch"])
+            )
+        rid = str(answer.get("replica", ""))
+        if rid and rid not in self._loads:
+            self._loads[rid] = self._numbers.setdefault(rid, 9000 + len(self._numbers))
+            self.metrics.record_worker_load(
+                name, version, float(answer["load_ms"]), worker_id=self._loads[rid]
+            )
 
     async def wait_ready(self, count: int, timeout: float) -> bool:
         """Wait until Ray runs ``count`` ready replicas and has stopped any beyond the bounds
@@ -368,17 +385,11 @@ class RayModel:
     ) -> None:
         """The watcher's latest look (begun at ``looked_at``): Serve's RUNNING count, this
         app's replica actors, and Serve's message when the application is DEPLOY_FAILED."""
-        if self._load_started is not None and self.target and running >= self.target:
-            if self.metrics is not None:
-                ms = (time.monotonic() - self._load_started) * 1000
-                self.metrics.record_worker_load(self.spec.name, self.spec.version, ms)
-            self._load_started = None
         if failure is not None and looked_at > self._deployed_at and not self.load_failed:
             lines = [line.strip() for line in failure.splitlines() if line.strip()]
             reason = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
             self.load_error = f"Ray Serve: {reason}"[:500]
             self.load_failed = True
-            self._load_started = None
             log.error("model %s: Ray deployment failed: %s", self.spec.name, failure)
         seen = {r.replica_id: r for r in self.replicas}
         now = time.time()
@@ -399,6 +410,11 @@ class RayModel:
             )  # fmt: skip
         self.replicas = sorted(replicas, key=lambda r: r.first_seen)
         self.running = running
+        live = {r.replica_id for r in replicas}
+        for rid in [rid for rid in self._loads if rid not in live]:
+            number = self._loads.pop(rid)
+            if self.metrics is not None:
+                self.metrics.forget_worker(self.spec.name, self.spec.version, number)
 
 
 def _rss(pid: int) -> int:

@@ -64,6 +64,8 @@ class OcrReplica:
         spec_dir = str(model_dir)
         self.predictor = _build_from_dir(spec_dir, threads, 0 if use_gpu else None)
         self.load_ms = (time.perf_counter() - started) * 1000
+        #: Ray Serve's id of this replica (the last part of its actor's name).
+        self.replica_id = serve.get_replica_context().replica_id.unique_id
         batched: Any = self.predict  # serve.batch's setters (typed only where Ray is installed)
         batched.set_max_batch_size(batch_size)
         batched.set_batch_wait_timeout_s(max_batch_delay_ms / 1000)
@@ -71,10 +73,19 @@ class OcrReplica:
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
     async def predict(self, requests: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
         """One wire answer per ``(body, options)`` (options validated by the server); the model
-        runs off the replica's event loop."""
+        runs off the replica's event loop. Each answer also says which replica gave it, the
+        replica's load time and the batch's time (``batch_s``); the first one of a batch its
+        size (``batch``): the server's metrics."""
         bodies = [body for body, _ in requests]
         options = [opts for _, opts in requests]
-        return await asyncio.to_thread(_answer, self.predictor, bodies, self.limits, options)
+        started = time.perf_counter()
+        answers = await asyncio.to_thread(_answer, self.predictor, bodies, self.limits, options)
+        took = time.perf_counter() - started
+        for answer in answers:
+            answer.update(replica=self.replica_id, load_ms=self.load_ms, batch_s=took)
+        if answers:
+            answers[0]["batch"] = len(answers)
+        return answers
 
     async def __call__(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
         return await self.predict(request)

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocrserve.server.metrics import FAMILIES
-from tests.conftest import DEMO, ServerProcess, running
+from tests.conftest import DEMO, ENGINES, ServerProcess, engine_args, running
 
 REC_IMG = (DEMO / "demo_text_recog.jpg").read_bytes()
 REC_TEXT = (DEMO / "demo_text_recog.txt").read_text().strip()
@@ -26,11 +26,15 @@ HOST = socket.gethostname()
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=ENGINES)
+def srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Served by each engine in turn (the metrics API's conformance for Ray)."""
     server = ServerProcess(
-        tmp_path_factory.mktemp("metrics"), "--models", "ppocr_rec", "--enable-model-api"
-    )
+        tmp_path_factory.mktemp("metrics"), "--models", "ppocr_rec", "--enable-model-api",
+        *engine_args(request),
+    )  # fmt: skip
     yield from running(server)
 
 
@@ -171,7 +175,10 @@ def test_metrics_route_only_on_the_metrics_port(srv: ServerProcess) -> None:
         }
 
 
-def test_metrics_mode_log_serves_an_empty_page(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_metrics_mode_log_serves_an_empty_page(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+) -> None:
     """``metrics_mode=log`` from config.properties; TS_* variables are ignored unless
     ``enable_envvars_config`` is on."""
     store = tmp_path / "store"
@@ -179,8 +186,9 @@ def test_metrics_mode_log_serves_an_empty_page(tmp_path: Path) -> None:
     config = tmp_path / "config.properties"
     config.write_text(f"metrics_mode=log\nmodel_store={store}\n")
     server = ServerProcess(
-        tmp_path, "--ts-config", str(config), env={"TS_METRICS_MODE": "prometheus"}
-    )
+        tmp_path, "--ts-config", str(config), *engine_args(request, engine),
+        env={"TS_METRICS_MODE": "prometheus"},
+    )  # fmt: skip
     try:
         server.wait_healthy()
         for query in ("", "?name[]=ts_inference_requests_total"):
