@@ -105,7 +105,6 @@ def test_input_limits_carry_the_decoding_settings(tmp_path: Path) -> None:
     assert Settings().input_limits().allow_javascript is False
 
 
-
 def test_from_properties_takes_yaml_values() -> None:
     """The ``args`` of a Ray Serve config (`ocrserve.server.ray_app`): config.properties keys
     with YAML's types."""
