@@ -197,3 +197,33 @@ def test_mmocr_detector_quantized_from_config_and_checkpoint(files: dict[str, Pa
     assert net["file"] == "model.onnx" and net["agreement"]["fp32_boxes"] > 0
     with zipfile.ZipFile(out / "tiny_dbnet.mar") as zf:
         assert hashlib.sha256(zf.read("model.onnx")).hexdigest() == net["sha256"]
+
+
+def test_composed_archive_is_quantized_part_by_part(files: dict[str, Path]) -> None:
+    pytest.importorskip("torch", reason="the tiny MMOCR archives are built with torch")
+    from tests.tiny_mmocr import tiny_mmocr_archives
+
+    tmp = files["tmp"] / "composed"
+    tmp.mkdir()
+    parts = tiny_mmocr_archives(tmp)
+    calibration = tmp / "calibration"
+    calibration.mkdir()
+    shutil.copy(DEMO / "demo_text_det.jpg", calibration)
+    res = _ocrserve("archive", "--det", str(parts / "tiny_det_onnx.mar"),
+                    "--rec", str(parts / "tiny_rec_onnx.mar"), "--quantize", "int8",
+                    "--calibration", str(calibration), "--accuracy-budget", "100",
+                    "--output-folder", str(tmp / "out"), "--model-name", "pair")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    mar = tmp / "out" / "pair.mar"
+    section = _manifest(mar)["ocrserve"]
+    assert isinstance(section, dict) and section["kind"] == "e2e"
+    quant = section["quantization"]["parts"]
+    with zipfile.ZipFile(mar) as zf:
+        for role in ("det", "rec"):
+            net = quant[role]["networks"][role]
+            data = zf.read(f"{role}/{net['file']}")
+            assert hashlib.sha256(data).hexdigest() == net["sha256"]
+            # each part archive's own manifest says it is int8 as well
+            part = json.loads(zf.read(f"{role}/MAR-INF/MANIFEST.json"))["ocrserve"]
+            assert part["quantization"]["networks"][role]["sha256"] == net["sha256"]
+        assert quant["rec"]["networks"]["rec"]["agreement"]["samples"] > 0  # the line crops
