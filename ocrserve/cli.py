@@ -150,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="Pin a request option (e.g. max_side=1280) to this value: requests may not "
         "change it. Repeatable. The options: docs/options.md.",
     )  # fmt: skip
+    int8 = archive.add_argument_group(
+        "int8 (docs/archives.md#int8)",
+        "Quantize the ONNX networks (ONNX Runtime static quantization, QDQ, per-channel "
+        "weights), measure int8 against FP32 on the calibration images and refuse the "
+        "archive beyond the budget; the manifest records the measurement.",
+    )
+    int8.add_argument(
+        "--quantize", choices=["int8"], default=None,
+        help="int8: quantize every detector and recognizer network (MMOCR: implies "
+        "--runtime onnx).",
+    )  # fmt: skip
+    int8.add_argument(
+        "--calibration", default=None, metavar="DIR",
+        help="Folder of full page images like those the model will serve (not crops): "
+        "detectors calibrate on them, recognizers on the detector's line crops of them.",
+    )  # fmt: skip
+    int8.add_argument(
+        "--accuracy-budget", type=float, default=None, metavar="POINTS",
+        help="Most disagreement with FP32 allowed, in points (detection H-mean vs FP32 "
+        "boxes, recognition text agreement); beyond it nothing is written. Default: 1.",
+    )  # fmt: skip
     paddle = archive.add_argument_group(
         "Detector and recognizer parts (instead of CONFIG CHECKPOINT)",
         "All PaddleOCR ONNX files: NAME_det.mar, NAME_rec.mar and NAME.mar (end to end). Any "
@@ -507,6 +528,54 @@ def _pinned(pairs: list[str]) -> dict[str, str]:
 
 
 def _archive(args: argparse.Namespace) -> int:
+    """MMOCR config + checkpoint, or PaddleOCR ONNX files; with ``--quantize int8`` the archives
+    are written to a scratch folder first, quantized, and moved only when every one passed."""
+    if args.quantize is None:
+        if args.calibration is not None or args.accuracy_budget is not None:
+            raise ConfigError("--calibration and --accuracy-budget go with --quantize int8")
+        return _archive_fp32(args)
+    if args.calibration is None:
+        raise ConfigError(
+            "--quantize int8 needs --calibration DIR: a folder of page images like those the "
+            "model will serve"
+        )
+    if args.runtime == "torch":
+        raise ConfigError("--quantize int8 quantizes ONNX networks: use --runtime onnx")
+    import contextlib
+    import io
+    import shutil
+    import tempfile
+
+    from ocrserve.int8.parts import DEFAULT_BUDGET, Int8Archiver
+
+    budget = DEFAULT_BUDGET if args.accuracy_budget is None else args.accuracy_budget
+    quantizer = Int8Archiver(
+        args.calibration, budget, threads=len(os.sched_getaffinity(0)),
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    out_folder = Path(args.output_folder)
+    with tempfile.TemporaryDirectory(prefix="ocrserve-archive-") as tmp:
+        fp32_dir, int8_dir = Path(tmp) / "fp32", Path(tmp) / "int8"
+        fp32_args = argparse.Namespace(**{**vars(args), "output_folder": str(fp32_dir)})
+        fp32_args.runtime = "onnx" if args.config is not None else args.runtime
+        with contextlib.redirect_stdout(io.StringIO()):
+            _archive_fp32(fp32_args)
+        # Parts first (NAME_det, NAME_rec), then end to end (NAME): the detector of the
+        # command is the one whose crops calibrate the recognizers.
+        written = sorted(
+            fp32_dir.glob("*.mar"), key=lambda p: (not p.stem.endswith(("_det", "_rec")), p.name)
+        )
+        for path in written:
+            if (out_folder / path.name).exists() and not args.force:
+                raise ConfigError(f"{out_folder / path.name} already exists; use --force")
+        done = [quantizer.quantize(path, int8_dir / path.name) for path in written]
+        out_folder.mkdir(parents=True, exist_ok=True)
+        outs = [Path(shutil.move(str(path), str(out_folder / path.name))) for path in done]
+    print("\n".join(str(out) for out in outs))
+    return 0
+
+
+def _archive_fp32(args: argparse.Namespace) -> int:
     """MMOCR config + checkpoint, or PaddleOCR ONNX files (--det/--rec/--cls/--dict)."""
     import json
 

@@ -17,7 +17,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the tiny PaddleOCR networks are written with onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-__all__ = ["tiny_cls", "tiny_det", "tiny_rec"]
+__all__ = ["tiny_cls", "tiny_det", "tiny_det_deep", "tiny_rec", "tiny_rec_near_tie"]
 
 OPSET = 17
 
@@ -92,3 +92,51 @@ def tiny_cls(path: Path) -> Path:
         [numpy_helper.from_array(weight, "w")],
     )
     return _save(graph, path)
+
+
+def tiny_det_deep(path: Path) -> Path:
+    """`tiny_det` as two convolutions (3 -> 4 -> 1 channels, the same function): the first is
+    what int8 quantizes, the second the head it keeps in FP32."""
+    first = np.full((4, 3, 1, 1), -1.0, np.float32)
+    second = np.full((1, 4, 1, 1), 0.5, np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["h"]),
+            helper.make_node("Conv", ["h", "w2"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["prob"]),
+        ],
+        "tiny_det_deep",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [numpy_helper.from_array(first, "w1"), numpy_helper.from_array(second, "w2")],
+    )
+    return _save(graph, path)
+
+
+def tiny_rec_near_tie(path: Path, dictionary: list[str]) -> Path:
+    """A CTC recognizer whose classes nearly tie: every class's filter is one shared filter plus
+    noise 1e-4 its size, so FP32 picks a class by that noise and int8's rounding of the weights
+    (about 1/254 of the largest) picks others: a recognizer int8 cannot keep in agreement."""
+    rng = np.random.default_rng(1)
+    classes = len(dictionary) + 2
+    shared = rng.normal(0, 0.2, (1, 3, 48, 8)).astype(np.float32)
+    first = shared + rng.normal(0, 2e-5, (classes, 3, 48, 8)).astype(np.float32)
+    head = np.eye(classes, dtype=np.float32).reshape(classes, classes, 1, 1)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["c1"], strides=[48, 8]),
+            helper.make_node("Conv", ["c1", "w2"], ["c"]),
+            helper.make_node("Squeeze", ["c", "axes"], ["s"]),
+            helper.make_node("Transpose", ["s"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("Softmax", ["t"], ["probs"], axis=2),
+        ],
+        "tiny_rec_near_tie",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 48, "w"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", "t", classes])],
+        [
+            numpy_helper.from_array(first, "w1"),
+            numpy_helper.from_array(head, "w2"),
+            numpy_helper.from_array(np.array([2], np.int64), "axes"),
+        ],
+    )
+    return _save(graph, path, {"character": "\n".join(dictionary)})

@@ -23,3 +23,5 @@ class ModelSpec:
     weights: str = ""
     #: The request options the archive pins (`ocrserve.options`), typed.
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: The manifest's ``quantization`` (``ocrserve archive --quantize int8``), else empty.
+    quantization: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -128,6 +128,7 @@ class ModelStore:
             url=location if location.endswith(".mar") else path.name,
             weights=weights_of(manifest),
             options=dict(manifest.ocrserve.get("options") or {}),
+            quantization=dict(manifest.ocrserve.get("quantization") or {}),
         )
 
     @staticmethod

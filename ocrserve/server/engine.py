@@ -224,6 +224,8 @@ class ModelRuntime:
                 "pendingRequests": len(self.queue),
             },
         }
+        if self.spec.quantization:
+            info["quantization"] = self.spec.quantization
         if self.load_error:
             info["loadError"] = self.load_error
         if self.load_failed:

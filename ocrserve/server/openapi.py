@@ -440,6 +440,8 @@ _DESCRIBE = {
             "task": {"type": "string"}, "weights": {"type": "string"},
             "pinnedOptions": {"type": "object", "description": "Request options the archive "
                               "pins (ocrserve.options): requests may not change them."},
+            "quantization": {"type": "object", "description": "An int8 archive's measurement "
+                             "against FP32 (ocrserve archive --quantize int8); absent for FP32."},
             "workers": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"}, "startTime": {"type": "string"},
                 "status": {"type": "string"}, "memoryUsage": {"type": "integer"},

@@ -370,6 +370,8 @@ class RayModel:
             "engine": "ray",
             "rayApplication": self.app,
         }  # fmt: skip
+        if self.spec.quantization:
+            info["quantization"] = self.spec.quantization
         if self.load_error:
             info["loadError"] = self.load_error
         if self.load_failed:

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocrserve.errors import ArchiveError
+from ocrserve.int8.quantizer import Int8Settings, nodes_near_outputs, quantize_onnx
+from tests.tiny_ppocr import tiny_det_deep
+
+onnx = pytest.importorskip("onnx")
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ArchiveError, match="calibration method 'mean'"):
+        Int8Settings(method="mean")
+    with pytest.raises(ArchiveError, match="qdq or qoperator"):
+        Int8Settings(quant_format="qint")
+    assert Int8Settings().to_json()["keep_fp32_ops"] == []
+
+
+def test_the_head_is_the_convolution_nearest_the_output(tmp_path: Path) -> None:
+    model = onnx.load(str(tiny_det_deep(tmp_path / "det.onnx")))
+    for n, node in enumerate(model.graph.node):
+        node.name = f"n{n}"
+    assert nodes_near_outputs(model, 1) == ["n1"]
+    assert nodes_near_outputs(model, 2) == ["n1", "n0"]
+    assert nodes_near_outputs(model, 0) == []
+
+
+def test_quantized_model_keeps_its_answers_and_its_head(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    path = tiny_det_deep(tmp_path / "det.onnx")
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.normal(0, 1, (1, 3, 32, 64)).astype(np.float32)} for _ in range(4)]
+    data, kept = quantize_onnx(path, feeds, Int8Settings())
+    model = onnx.load_from_string(data)
+    assert kept == ["Conv_1"]
+    assert {n.op_type for n in model.graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
+    # the kept head reads a dequantized tensor, and is not fed int8 weights
+    head = next(n for n in model.graph.node if n.name == "Conv_1")
+    assert not head.input[1].endswith("_DequantizeLinear_Output")
+    fp32 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    int8 = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = feeds[0]
+    np.testing.assert_allclose(int8.run(None, x)[0], fp32.run(None, x)[0], atol=0.05)
+    with pytest.raises(ArchiveError, match="no input"):
+        quantize_onnx(path, [], Int8Settings())
