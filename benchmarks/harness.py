@@ -317,13 +317,19 @@ class Ocrserve(Server):
     name = "ocrserve"
 
     def __init__(
-        self, models: Sequence[str], *extra: str, timeout: float = 180.0, python: str | None = None
+        self,
+        models: Sequence[str],
+        *extra: str,
+        timeout: float = 180.0,
+        python: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``python``: the interpreter to serve with (another virtual environment's)."""
+        """``python``: the interpreter to serve with (another virtual environment's); ``env``:
+        variables to set for the server (``XDG_CACHE_HOME`` for the bundled archives' cache)."""
         self.work = Path(tempfile.mkdtemp(prefix="ocrserve-bench-"))
         STORE.mkdir(parents=True, exist_ok=True)
         args = ["--model-store", str(STORE), *(["--models", *models] if models else []), *extra]
-        self.server = LocalServer(self.work, *args, pythonpath=REPO, python=python)
+        self.server = LocalServer(self.work, *args, pythonpath=REPO, python=python, env=env)
         self.url, self.management = self.server.url, self.server.management_url
         self.proc, self.started = self.server.proc, self.server.started
         try:
@@ -342,6 +348,52 @@ class Ocrserve(Server):
 
     def tail(self) -> str:
         return self.server.log()[-3000:]
+
+
+class RapidOCRServer(Server):
+    """rapidocr 3.10's pipeline behind `benchmarks/peers/rapidocr_server.py` (uvicorn, one
+    engine on one worker thread with ``threads`` ONNX Runtime threads), ``params`` passed on."""
+
+    name = "rapidocr"
+    model = "rapidocr"
+
+    def __init__(
+        self,
+        threads: int,
+        params: Sequence[str] = (),
+        record_shapes: Path | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        self.url = self.management = f"http://127.0.0.1:{free_port()}"
+        self.work = Path(tempfile.mkdtemp(prefix="rapidocr-bench-"))
+        cmd = [sys.executable, str(REPO / "benchmarks" / "peers" / "rapidocr_server.py")]
+        cmd += ["--port", self.url.rsplit(":", 1)[1], "--threads", str(threads)]
+        for p in params:
+            cmd += ["--param", p]
+        if record_shapes is not None:
+            cmd += ["--record-shapes", str(record_shapes)]
+        self.log_path = self.work / "server.log"
+        self.started = time.monotonic()
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+        def ready() -> bool:
+            return httpx.get(f"{self.url}/ping", timeout=2).status_code == 200
+
+        try:
+            self.wait(ready, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def uptime() -> str:
+    """``uptime``'s line (the load averages beside a result)."""
+    done = subprocess.run(["uptime"], capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def torchserve_bin() -> Path | None:
