@@ -425,8 +425,14 @@ class TorchServe(Server):
     name = "torchserve"
 
     def __init__(
-        self, launcher: Path, archive: Path, threads: int | None, timeout: float = 300.0
+        self,
+        launcher: Path,
+        archive: Path,
+        threads: int | None,
+        timeout: float = 300.0,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``env``: more variables for TorchServe and its workers (``OMP_WAIT_POLICY``, ...)."""
         if shutil.which("java") is None:
             sys.exit("TorchServe needs Java 17 (java is not on PATH)")
         self.launcher = launcher
@@ -459,6 +465,7 @@ class TorchServe(Server):
         }
         if threads is not None:
             self.env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        self.env.update(env or {})
         cmd = [str(launcher), "--start", "--foreground", "--ncs", "--ts-config", str(config)]
         cmd += ["--model-store", str(store), "--models", archive.name, "--disable-token-auth"]
         self.log_path = self.work / "ts.out"

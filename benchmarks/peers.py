@@ -73,7 +73,10 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
     ours = Ocrserve([str(archive)], *shlex.split(args.server_args))
     threads = int(ours.describe("dbnet_r18")["cpuThreads"])
     try:
-        theirs = TorchServe(launcher, archive, threads if args.setup == "matched" else None)
+        extra_env = dict(item.split("=", 1) for item in args.torchserve_env)
+        theirs = TorchServe(
+            launcher, archive, threads if args.setup == "matched" else None, env=extra_env
+        )
     except BaseException:
         ours.stop()
         raise
@@ -110,6 +113,7 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
         theirs.stop()
         ours.stop()
     rows, report = [], {"setup": args.setup, "threads": threads, "workers": workers}
+    report["torchserve_env"] = args.torchserve_env
     report.update(same_answer=same, rss_bytes=rss, uptime=loads, requests=requests, runs={})
     for c in CONC:
         for name in ("torchserve", "ocrserve"):
@@ -131,7 +135,8 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
             )  # fmt: skip
     m = machine()
     print(
-        f"\n### ocrserve vs TorchServe 0.12: DBNet-r18 (fixture), {image.name}, {args.setup}: "
+        f"\n### ocrserve vs TorchServe 0.12: DBNet-r18 (fixture), {image.name}, {args.setup} "
+        f"{' '.join(args.torchserve_env)}: "
         f"ocrserve {workers['ocrserve']} worker(s) x {threads} thread(s), TorchServe "
         f"{workers['torchserve']} worker(s)\n"
     )
@@ -360,6 +365,14 @@ def main(argv: list[str] | None = None) -> None:
         default=[6, 16, 32],
         metavar=("C1", "C4", "C16"),
         help="TorchServe: requests per run at concurrency 1, 4 and 16",
+    )
+    ap.add_argument(
+        "--torchserve-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TorchServe: a variable for it and its workers, e.g. OMP_WAIT_POLICY=PASSIVE "
+        "(ocrserve's workers set that one)",
     )
     ap.add_argument("--det-image", type=Path, default=FIXTURES / "images" / "det_640x640.png")
     ap.add_argument("--server-args", default="", help="extra ocrserve args (DBNet part)")
