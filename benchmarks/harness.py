@@ -298,7 +298,7 @@ class Server:
 
     def workers(self, model: str) -> list[dict[str, Any]]:
         """The model's workers as describe lists them (TorchServe and ocrserve alike)."""
-        info = httpx.get(f"{self.management}/models/{model}", timeout=10).json()[0]
+        info = httpx.get(f"{self.management}/models/{model}", timeout=120).json()[0]
         return list(info["workers"])
 
     def stop(self) -> None:

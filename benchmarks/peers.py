@@ -104,7 +104,8 @@ def vs_torchserve(args: argparse.Namespace) -> dict[str, Any]:
                     runs[s.name][c].append(res)
                     log(
                         f"round {r + 1} {s.name} c={c}: {res['rps']:.2f} req/s p50 "
-                        f"{res['p50']:.0f} p99 {res['p99']:.0f} ms (load {res['loadavg']})"
+                        f"{res['p50']:.0f} p99 {res['p99']:.0f} ms, {res['errors']} errors "
+                        f"(load {res['loadavg']})"
                     )
         loads.append(uptime())
         rss = {s.name: sum(s.rss().values()) for s in servers}
