@@ -363,6 +363,7 @@ class RapidOCRServer(Server):
         params: Sequence[str] = (),
         record_shapes: Path | None = None,
         timeout: float = 300.0,
+        extra: Sequence[str] = (),
     ) -> None:
         self.url = self.management = f"http://127.0.0.1:{free_port()}"
         self.work = Path(tempfile.mkdtemp(prefix="rapidocr-bench-"))
@@ -372,6 +373,7 @@ class RapidOCRServer(Server):
             cmd += ["--param", p]
         if record_shapes is not None:
             cmd += ["--record-shapes", str(record_shapes)]
+        cmd += extra
         self.log_path = self.work / "server.log"
         self.started = time.monotonic()
         with open(self.log_path, "wb") as out:

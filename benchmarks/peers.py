@@ -234,7 +234,8 @@ def vs_rapidocr(args: argparse.Namespace) -> dict[str, Any]:
         workers = len(ours.describe("ocr")["workers"])
         shapes_file = out / "rapidocr_det_shapes.jsonl"
         log(f"starting RapidOCR's server, {threads} threads, params {args.rapidocr_param}")
-        theirs = RapidOCRServer(threads, args.rapidocr_param, shapes_file)
+        extra = ["--no-spinning"] if args.rapidocr_no_spinning else []
+        theirs = RapidOCRServer(threads, args.rapidocr_param, shapes_file, extra=extra)
     except BaseException:
         ours.stop()
         raise
@@ -242,6 +243,7 @@ def vs_rapidocr(args: argparse.Namespace) -> dict[str, Any]:
     sides = list(urls)
     report: dict[str, Any] = {"threads": threads, "ocrserve_workers": workers}
     report["rapidocr_params"] = args.rapidocr_param
+    report["rapidocr_no_spinning"] = args.rapidocr_no_spinning
     report["bench_images"] = [str(f) for f in bench_files]
     accuracy: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {s: {c: [] for c in CONC} for s in sides}
@@ -313,7 +315,8 @@ def vs_rapidocr(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(
         f"{m['cpu']}, {m['cores']} cores; ocrserve {workers} worker x {threads} threads "
-        f"{args.ocr_server_args}; RapidOCR 1 engine x {threads} threads {args.rapidocr_param}\n"
+        f"{args.ocr_server_args}; RapidOCR 1 engine x {threads} threads {args.rapidocr_param}"
+        f"{' no spinning' if args.rapidocr_no_spinning else ''}\n"
     )
     if accuracy:
         print(
@@ -399,6 +402,11 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="RapidOCR parameter, e.g. Det.limit_side_len=960 (repeatable)",
+    )
+    ap.add_argument(
+        "--rapidocr-no-spinning",
+        action="store_true",
+        help="RapidOCR: sleeping ONNX Runtime threads, as ocrserve's (not a RapidOCR setting)",
     )
     ap.add_argument("--evaluate", type=Path, default=SHARED / "tools" / "evaluate.py")
     ap.add_argument("--tag", default="")

@@ -10,8 +10,10 @@ Like ocrserve's default (one worker per model using every core), one RapidOCR en
 one request at a time on a single worker thread, its ONNX Runtime sessions with ``--threads``
 intra-op threads and one inter-op thread; the event loop only reads requests and writes
 answers. ``--param KEY=VALUE`` passes RapidOCR parameters (``Det.limit_side_len=960``, ...;
-values parsed as JSON where they parse). ``--record-shapes FILE`` appends the detector's
-network input shape of every request to FILE (one JSON line each), to check what it ran.
+values parsed as JSON where they parse); ``--no-spinning`` gives its ONNX Runtime sessions
+ocrserve's sleeping intra-op threads, which RapidOCR's config cannot set.
+``--record-shapes FILE`` appends the detector's network input shape of every request to FILE
+(one JSON line each, with the image's size), to check what it ran.
 
 Usage: python benchmarks/peers/rapidocr_server.py --port 9000 [--threads 2] [--param K=V ...]
 """
@@ -47,6 +49,21 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+def sleeping_threads() -> None:
+    """Make RapidOCR's ONNX Runtime sessions use ocrserve's setting: intra-op threads sleep
+    between operators instead of spinning (RapidOCR's config has no key for it)."""
+    from rapidocr.inference_engine.onnxruntime import main as ort_main
+
+    init = ort_main.OrtInferSession._init_sess_opts
+
+    def init_sess_opts(cfg: Any) -> Any:
+        opts = init(cfg)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    ort_main.OrtInferSession._init_sess_opts = staticmethod(init_sess_opts)
 
 
 def build_engine(threads: int, params: dict[str, Any], record: Path | None) -> Any:
@@ -127,7 +144,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--param", action="append", default=[], help="RapidOCR KEY=VALUE")
     ap.add_argument("--record-shapes", type=Path)
+    ap.add_argument("--no-spinning", action="store_true", help="sleeping ONNX Runtime threads")
     args = ap.parse_args()
+    if args.no_spinning:
+        sleeping_threads()
     engine = build_engine(args.threads, parse_params(args.param), args.record_shapes)
     answer(engine, WARMUP.read_bytes())  # load every model before /ping answers
     if args.record_shapes is not None:
