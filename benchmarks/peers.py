@@ -23,7 +23,8 @@ Usage (from the repository root):
   python benchmarks/peers.py --only torchserve [--setup matched|defaults] [--rounds 5]
                              [--requests 6 16 32] [--server-args "..."]
   python benchmarks/peers.py --only rapidocr [--rounds 3] [--images 40]
-                             [--rapidocr-param Det.limit_side_len=736 ...] [--tag _x]
+                             [--rapidocr-param Det.limit_side_len=736 ...]
+                             [--rapidocr-no-spinning] [--no-accuracy] [--tag _x]
 """
 
 from __future__ import annotations
