@@ -298,7 +298,7 @@ class Server:
 
     def workers(self, model: str) -> list[dict[str, Any]]:
         """The model's workers as describe lists them (TorchServe and ocrserve alike)."""
-        info = httpx.get(f"{self.management}/models/{model}", timeout=10).json()[0]
+        info = httpx.get(f"{self.management}/models/{model}", timeout=120).json()[0]
         return list(info["workers"])
 
     def stop(self) -> None:
@@ -317,13 +317,19 @@ class Ocrserve(Server):
     name = "ocrserve"
 
     def __init__(
-        self, models: Sequence[str], *extra: str, timeout: float = 180.0, python: str | None = None
+        self,
+        models: Sequence[str],
+        *extra: str,
+        timeout: float = 180.0,
+        python: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``python``: the interpreter to serve with (another virtual environment's)."""
+        """``python``: the interpreter to serve with (another virtual environment's); ``env``:
+        variables to set for the server (``XDG_CACHE_HOME`` for the bundled archives' cache)."""
         self.work = Path(tempfile.mkdtemp(prefix="ocrserve-bench-"))
         STORE.mkdir(parents=True, exist_ok=True)
         args = ["--model-store", str(STORE), *(["--models", *models] if models else []), *extra]
-        self.server = LocalServer(self.work, *args, pythonpath=REPO, python=python)
+        self.server = LocalServer(self.work, *args, pythonpath=REPO, python=python, env=env)
         self.url, self.management = self.server.url, self.server.management_url
         self.proc, self.started = self.server.proc, self.server.started
         try:
@@ -342,6 +348,54 @@ class Ocrserve(Server):
 
     def tail(self) -> str:
         return self.server.log()[-3000:]
+
+
+class RapidOCRServer(Server):
+    """rapidocr 3.10's pipeline behind `benchmarks/peers/rapidocr_server.py` (uvicorn, one
+    engine on one worker thread with ``threads`` ONNX Runtime threads), ``params`` passed on."""
+
+    name = "rapidocr"
+    model = "rapidocr"
+
+    def __init__(
+        self,
+        threads: int,
+        params: Sequence[str] = (),
+        record_shapes: Path | None = None,
+        timeout: float = 300.0,
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.url = self.management = f"http://127.0.0.1:{free_port()}"
+        self.work = Path(tempfile.mkdtemp(prefix="rapidocr-bench-"))
+        cmd = [sys.executable, str(REPO / "benchmarks" / "peers" / "rapidocr_server.py")]
+        cmd += ["--port", self.url.rsplit(":", 1)[1], "--threads", str(threads)]
+        for p in params:
+            cmd += ["--param", p]
+        if record_shapes is not None:
+            cmd += ["--record-shapes", str(record_shapes)]
+        cmd += extra
+        self.log_path = self.work / "server.log"
+        self.started = time.monotonic()
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+        def ready() -> bool:
+            return httpx.get(f"{self.url}/ping", timeout=2).status_code == 200
+
+        try:
+            self.wait(ready, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def uptime() -> str:
+    """``uptime``'s line (the load averages beside a result)."""
+    done = subprocess.run(["uptime"], capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def torchserve_bin() -> Path | None:
@@ -373,8 +427,14 @@ class TorchServe(Server):
     name = "torchserve"
 
     def __init__(
-        self, launcher: Path, archive: Path, threads: int | None, timeout: float = 300.0
+        self,
+        launcher: Path,
+        archive: Path,
+        threads: int | None,
+        timeout: float = 300.0,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``env``: more variables for TorchServe and its workers (``OMP_WAIT_POLICY``, ...)."""
         if shutil.which("java") is None:
             sys.exit("TorchServe needs Java 17 (java is not on PATH)")
         self.launcher = launcher
@@ -407,6 +467,7 @@ class TorchServe(Server):
         }
         if threads is not None:
             self.env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        self.env.update(env or {})
         cmd = [str(launcher), "--start", "--foreground", "--ncs", "--ts-config", str(config)]
         cmd += ["--model-store", str(store), "--models", archive.name, "--disable-token-auth"]
         self.log_path = self.work / "ts.out"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +61,35 @@ def measure(location: str, model: str, workers: int, args: argparse.Namespace) -
     return out
 
 
-def defaults() -> dict[str, Any]:
-    server = Ocrserve(["ppocr_det", "ppocr_rec", "ocr"])
+def defaults(cache: str, warm_cache: Path) -> dict[str, Any]:
+    """The bundled models from launch to ready, with an empty archive cache (a fresh
+    ``XDG_CACHE_HOME``: the archives are built from the weights first) or ``warm_cache``."""
+    home = Path(tempfile.mkdtemp(prefix="ocrserve-xdg-")) if cache == "empty" else warm_cache
+    bundled = home / "ocrserve" / "bundled"
+    was_empty = not any(bundled.glob("*/*.mar"))
+    server = Ocrserve(["ppocr_det", "ppocr_rec", "ocr"], env={"XDG_CACHE_HOME": str(home)})
     try:
         rss = server.rss()
         models = {m: server.describe(m) for m in ("ppocr_det", "ppocr_rec", "ocr")}
     finally:
         server.stop()
+        if cache == "empty":
+            shutil.rmtree(home, ignore_errors=True)
     out = {
+        "cache": cache,
+        "cache_was_empty": was_empty,
+        "loadavg": round(os.getloadavg()[0], 2),
         "ready_s": server.ready_s,
         "total_rss": sum(rss.values()),
         "server_rss": rss.get(server.proc.pid, 0),
         "worker_rss": {m: [w["memoryUsage"] for w in d["workers"]] for m, d in models.items()},
         "threads": {m: d["cpuThreads"] for m, d in models.items()},
     }
-    log(f"default models: ready {out['ready_s']:.1f} s, total RSS {out['total_rss'] / 2**20:.0f}")
+    log(
+        f"default models, {cache} archive cache (empty: {was_empty}): ready "
+        f"{out['ready_s']:.2f} s, total RSS {out['total_rss'] / 2**20:.0f} MiB "
+        f"(load {out['loadavg']})"
+    )
     return out
 
 
@@ -88,20 +104,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--server-args", default="", help="extra `ocrserve start` arguments")
     ap.add_argument("--no-defaults", action="store_true", help="skip the bundled-models row")
+    ap.add_argument(
+        "--cold-start-only", action="store_true", help="only the bundled models' cold start"
+    )
     ap.add_argument("--tag", default="", help="suffix of the result file name")
     args = ap.parse_args(argv)
 
     location, _ = model_archive(args.model)
     model = location.rsplit("/", 1)[-1].removesuffix(".mar")
-    counts = list(range(1, args.max_workers + 1))
+    counts = [] if args.cold_start_only else list(range(1, args.max_workers + 1))
     runs: dict[int, list[dict[str, Any]]] = {w: [] for w in counts}
     for r in range(args.rounds):
         for w in counts if r % 2 == 0 else counts[::-1]:
             runs[w].append(measure(location, model, w, args))
-    default_runs = [] if args.no_defaults else [defaults() for _ in range(args.rounds)]
+    default_runs = []
+    if not args.no_defaults:
+        warm_cache = Path(tempfile.mkdtemp(prefix="ocrserve-xdg-warm-"))
+        try:
+            defaults("warm", warm_cache)  # fills the warm cache; not reported
+            for r in range(args.rounds):
+                for cache in ("empty", "warm") if r % 2 == 0 else ("warm", "empty"):
+                    default_runs.append(defaults(cache, warm_cache))
+        finally:
+            shutil.rmtree(warm_cache, ignore_errors=True)
 
     mib = 2**20
-    base = sum(x["rps"] for x in runs[1]) / len(runs[1])
+    base = sum(x["rps"] for x in runs[1]) / len(runs[1]) if counts else 1.0
     rows = []
     for w in counts:
         rps = sum(x["rps"] for x in runs[w]) / len(runs[w])
@@ -127,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"{m['cpu']}, {m['cores']} cores, load average now {m['loadavg']}\n")
     print(
-        md_table(
+        ""
+        if not counts
+        else md_table(
             [
                 "workers",
                 "threads each",
@@ -149,18 +179,22 @@ def main(argv: list[str] | None = None) -> None:
             md_table(
                 [
                     "run",
+                    "archive cache",
                     "cold start to ready s",
                     "total RSS MiB",
                     "server RSS MiB",
                     "worker RSS MiB (det/rec/ocr)",
+                    "load avg",
                 ],
                 [
                     [
                         i + 1,
+                        d["cache"],
                         f"{d['ready_s']:.2f}",
                         f"{d['total_rss'] / mib:.0f}",
                         f"{d['server_rss'] / mib:.0f}",
                         "/".join(f"{v[0] / mib:.0f}" for v in d["worker_rss"].values()),
+                        d["loadavg"],
                     ]
                     for i, d in enumerate(default_runs)
                 ],

@@ -12,7 +12,7 @@ retired and started under load; at the end it is back at 1 worker before memory 
 Requests without an answer (a transport error or a time-out: lost or hung) are counted apart.
 
   python benchmarks/soak.py [--requests 10000] [--concurrency 16] [--rounds 10]
-                            [--scale-every 500] [--scale-model ppocr_rec]
+                            [--scale-every 500] [--scale-model ppocr_rec] [--warmup 232]
                             [--job-queue-size 100] [--server-args "..."]
 
 Every request is on loopback and the run is bounded by ``--requests``; it stops by itself.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import sys
 import tempfile
 import threading
@@ -97,6 +98,11 @@ class Scaler(threading.Thread):
         httpx.put(url, params=params, timeout=300).raise_for_status()
 
 
+def uptime() -> str:
+    """``uptime``'s line: the load averages beside the result."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:.0f}"
 
@@ -108,7 +114,12 @@ def main() -> int:
     ap.add_argument("--scale-every", type=int, default=500, help="0: never scale")
     ap.add_argument("--scale-model", default="ppocr_rec")
     ap.add_argument("--rounds", type=int, default=10, help="RSS is sampled after each round")
-    ap.add_argument("--warmup", type=int, default=200, help="requests before the baseline")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=232,
+        help="requests before the baseline, in all: each kind once, then from the mix",
+    )
     ap.add_argument("--job-queue-size", type=int, default=100)
     ap.add_argument("--server-args", default="", help="extra arguments for `ocrserve start`")
     args = ap.parse_args()
@@ -121,13 +132,16 @@ def main() -> int:
         try:
             srv.wait_healthy()
             print(f"server pid {srv.proc.pid} at {srv.url}; {len(kinds)} kinds of request")
-            run_load(srv.url, kinds, 1, deadline=3600)
-            run_load(srv.url, schedule(kinds, args.warmup, seed=1), args.concurrency, deadline=3600)
+            print(f"load: {uptime()}")
+            run_load(srv.url, kinds[: args.warmup], 1, deadline=3600)
+            if args.warmup > len(kinds):
+                rest = schedule(kinds, args.warmup - len(kinds), seed=1)
+                run_load(srv.url, rest, args.concurrency, deadline=3600)
             workers = worker_names(srv.management_url)
             base = process_rss(srv.proc.pid, workers)
             before = counters(srv.metrics_url)
             names = sorted(base)
-            print(f"after warm-up ({len(kinds) + args.warmup} requests), RSS MiB: "
+            print(f"after warm-up ({args.warmup} requests), RSS MiB: "
                   + ", ".join(f"{n} {mib(base[n])}" for n in names)
                   + f"; total {mib(sum(base.values()))}")  # fmt: skip
             print(f"{'requests':>9} {'seconds':>8} {'200':>6} {'503':>6} {'other':>6} "
@@ -187,6 +201,8 @@ def main() -> int:
         f"({(total_end - total_base) / total_base * 100:+.1f} %) over {len(outcomes)} requests"
     )
     print("per process (MiB): " + ", ".join(f"{n} {grown[n] / 2**20:+.1f}" for n in names))
+    print("at the end, per process (MiB): " + ", ".join(f"{n} {mib(rss.get(n, 0))}" for n in names))
+    print(f"load: {uptime()}")
     print(f"server counters: 2XX {delta['Requests2XX']:.0f}, 5XX {delta['Requests5XX']:.0f}, "
           f"4XX {delta['Requests4XX']:.0f}; the unscaled models kept their workers: "
           f"{same_workers}; server exit status {code}")  # fmt: skip
