@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """The Ray engine against the local one, on the same machine.
 
-1. Overhead: ``--model`` (default ppocr_rec, one worker) served by the local engine, then by the
-   Ray engine on a one-node Ray cluster started here; one client at concurrency 1 and at
-   ``--concurrency`` (default 8). Printed: p50 latency and throughput of each, and Ray's ratio to
-   local (the target: Ray p50 <= 1.15x local at concurrency 1).
+1. Overhead: ``--model`` (default ppocr_rec, one worker) served by the local engine and by the
+   Ray engine on a one-node Ray cluster started here (up for both engines' runs), ``--rounds``
+   alternating rounds (the order flips every round; each round starts its server, warms it up
+   with 10 requests and stops it after): one client at concurrency 1 (``--count`` requests),
+   then at ``--concurrency`` (default 8). Printed: per engine the median p50 and throughput of
+   the rounds, and Ray's ratio to local per round (median, min-max). The target: Ray p50 <=
+   1.15x local at concurrency 1.
 2. Replicas: ``--compute-model`` (default ppocr_det, one thread per worker) on the Ray engine
    with 1 then 2 replicas, throughput at ``--concurrency``.
 
-Usage (from the repository root; needs the ocrserve[ray] extra):
-  python benchmarks/ray.py [--count 60] [--concurrency 8]
+Usage (from the repository root, not from benchmarks/, whose ray.py would shadow Ray; needs
+the ocrserve[ray] extra):
+  python benchmarks/ray.py [--rounds 5] [--count 200] [--concurrency 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from typing import Any
 
@@ -26,6 +31,7 @@ from tests.ray_cluster import RayCluster  # noqa: E402  (the tests' loopback clu
 
 
 def overhead(engine_args: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """One round of one engine: its own server, warmed up, then c1 and c<concurrency>."""
     location, image = model_archive(args.model)
     server = Ocrserve([location], "--default-workers-per-model", "1", *engine_args)
     try:
@@ -35,6 +41,8 @@ def overhead(engine_args: list[str], args: argparse.Namespace) -> dict[str, Any]
         many = load(url, [image], args.concurrency, 2 * args.count, 300)
     finally:
         server.stop()
+    for res in (one, many):
+        res.pop("latencies_ms", None)
     return {"c1": one, f"c{args.concurrency}": many}
 
 
@@ -55,51 +63,70 @@ def replicas(ray_args: list[str], args: argparse.Namespace) -> dict[int, dict[st
     return out
 
 
+def spread(values: list[float], digits: int = 2) -> str:
+    """``median (min-max)``."""
+    mid, low, high = statistics.median(values), min(values), max(values)
+    return f"{mid:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="ppocr_rec")
     parser.add_argument("--compute-model", default="ppocr_det")
-    parser.add_argument("--count", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--skip-replicas", action="store_true", help="only the overhead part")
     args = parser.parse_args(argv)
     c = f"c{args.concurrency}"
     cluster = RayCluster(nodes=1)
+    engines: dict[str, list[str]] = {
+        "local": [],
+        "ray": ["--engine", "ray", "--ray-address", cluster.address, "--ray-replica-cpus", "0.5"],
+    }
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
+    scaled: dict[int, dict[str, Any]] = {}
     try:
-        ray_args = [
-            "--engine",
-            "ray",
-            "--ray-address",
-            cluster.address,
-            "--ray-replica-cpus",
-            "0.5",
-        ]
-        local = overhead([], args)
-        log(f"local: p50 {local['c1']['p50']:.1f} ms, {local[c]['rps']:.2f} req/s at {c}")
-        ray = overhead(ray_args, args)
-        log(f"ray: p50 {ray['c1']['p50']:.1f} ms, {ray[c]['rps']:.2f} req/s at {c}")
-        scaled = replicas(ray_args, args)
+        for r in range(args.rounds):
+            for name in engines if r % 2 == 0 else reversed(engines):
+                res = overhead(engines[name], args)
+                rounds[name].append(res)
+                log(f"round {r + 1} {name}: p50 {res['c1']['p50']:.1f} ms at c1, "
+                    f"{res[c]['rps']:.2f} req/s at {c}")  # fmt: skip
+        if not args.skip_replicas:
+            scaled = replicas(engines["ray"], args)
     finally:
         cluster.stop()
     rows = []
     for key in ("c1", c):
-        lp, rp = local[key]["p50"], ray[key]["p50"]
-        lr, rr = local[key]["rps"], ray[key]["rps"]
-        errors = f"{local[key]['errors']}/{ray[key]['errors']}"
-        rows.append([key, f"{lp:.1f}", f"{rp:.1f}", f"{rp / lp:.2f}x", f"{lr:.2f}", f"{rr:.2f}",
-                     f"{rr / lr:.2f}x", errors])  # fmt: skip
-    print(f"\n{args.model}, one worker / replica: local engine vs Ray engine (one-node cluster)\n")
-    print(md_table(["clients", "local p50 ms", "ray p50 ms", "p50 ratio", "local req/s",
-                    "ray req/s", "req/s ratio", "errors l/r"], rows))  # fmt: skip
-    one, two = scaled[1]["rps"], scaled[2]["rps"]
-    print(f"\n{args.compute_model} on Ray, 1 thread per replica, {args.concurrency} clients\n")
-    print(md_table(["replicas", "req/s", "p50 ms"], [
-        [n, f"{scaled[n]['rps']:.2f}", f"{scaled[n]['p50']:.1f}"] for n in (1, 2)
-    ]))  # fmt: skip
-    print(f"\n2 vs 1 replicas: {two / one:.2f}x throughput")
-    for part in (local, ray, scaled):
-        for res in part.values():
+        lp = [res[key]["p50"] for res in rounds["local"]]
+        rp = [res[key]["p50"] for res in rounds["ray"]]
+        lr = [res[key]["rps"] for res in rounds["local"]]
+        rr = [res[key]["rps"] for res in rounds["ray"]]
+        errors = f"{sum(res[key]['errors'] for res in rounds['local'])}/" + str(
+            sum(res[key]["errors"] for res in rounds["ray"])
+        )
+        rows.append([
+            key, spread(lp, 1), spread(rp, 1), spread([b / a for a, b in zip(lp, rp)]) + "x",
+            spread([b - a for a, b in zip(lp, rp)], 1), spread(lr, 1), spread(rr, 1),
+            spread([b / a for a, b in zip(lr, rr)]) + "x", errors,
+        ])  # fmt: skip
+    print(
+        f"\n{args.model}, one worker / replica: local engine vs Ray engine (one-node cluster), "
+        f"{args.rounds} alternating rounds, median (min-max) over rounds\n"
+    )
+    print(md_table(["clients", "local p50 ms", "ray p50 ms", "p50 ratio", "ray - local ms",
+                    "local req/s", "ray req/s", "req/s ratio", "errors l/r"], rows))  # fmt: skip
+    if scaled:
+        one, two = scaled[1]["rps"], scaled[2]["rps"]
+        print(f"\n{args.compute_model} on Ray, 1 thread per replica, {args.concurrency} clients\n")
+        print(md_table(["replicas", "req/s", "p50 ms"], [
+            [n, f"{scaled[n]['rps']:.2f}", f"{scaled[n]['p50']:.1f}"] for n in (1, 2)
+        ]))  # fmt: skip
+        print(f"\n2 vs 1 replicas: {two / one:.2f}x throughput")
+        for res in scaled.values():
             res.pop("latencies_ms", None)
-    write_result("ray", {"local": local, "ray": ray, "replicas": scaled})
+    write_result("ray", {"rounds": rounds, "replicas": scaled})
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from ocrserve.errors import ConfigError
 from ocrserve.server.app import apply_default_versions, inference_app, model_config
 from ocrserve.server.auth import KEY_ENV, TokenStore, supplied_keys
 from ocrserve.server.engine import ServedModel
-from ocrserve.server.ray_engine import RayEngine, RayModel
+from ocrserve.server.ray_engine import RayEngine, RayModel, direct
 from ocrserve.server.ray_replica import DEPLOYMENT_NAME
 from ocrserve.settings import ModelConfig, Settings
 
@@ -87,7 +87,7 @@ class ConfiguredModel(RayModel):
     ) -> None:  # fmt: skip
         super().__init__(spec, config, settings)
         self.app, self.deployment = app, deployment
-        self._handle = handle
+        self._handle = direct(handle)
         self.deployed = True
         self._deployed_at = 0.0
 

@@ -180,6 +180,34 @@ def test_replica_that_cannot_load_fails_the_registration(srv: ServerProcess, sto
     assert _predict(srv).json()["text"] == "serving"
 
 
+def test_batch_size_gathers_concurrent_requests(srv: ServerProcess) -> None:
+    """A model with ``batchSize`` > 1 goes through ``@serve.batch`` (a model with 1 skips
+    it): 4 requests sent together within ``maxBatchDelay`` reach the replica as batches
+    larger than one, and each gets its own right answer."""
+    url = (
+        f"{srv.management_url}/models?url={MODEL}.mar&model_name=batched&initial_workers=1"
+        "&batch_size=4&max_batch_delay=2000&synchronous=true"
+    )
+    assert httpx.post(url, timeout=150).status_code == 200
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: httpx.post(
+                f"{srv.url}/predictions/batched", content=REC_IMG, timeout=60
+            ), range(4)))  # fmt: skip
+        assert [a.json()["text"] for a in answers] == ["serving"] * 4
+        text = httpx.get(f"{srv.metrics_url}/metrics", timeout=10).text
+        total = batches = 0.0
+        for line in text.splitlines():
+            if 'model_name="batched"' in line:
+                if line.startswith("ocrserve_batch_size_sum"):
+                    total += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("ocrserve_batch_size_count"):
+                    batches += float(line.rsplit(" ", 1)[1])
+        assert total == 4 and batches < 4, text
+    finally:
+        httpx.delete(f"{srv.management_url}/models/batched", timeout=60)
+
+
 def test_ray_client_address_serves(tmp_path: Path, ray_cluster: RayCluster) -> None:
     """``--ray-address ray://`` (Ray Client, as the KubeRay recipe uses): another model, so the
     module's server keeps its own application."""
