@@ -74,39 +74,33 @@ class OcrReplica:
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
     async def predict(self, requests: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """One wire answer per ``(body, options)`` (options validated by the server); the model
-        runs off the replica's event loop. Each answer also says which replica gave it, the
-        replica's load time and the batch's time (``batch_s``); the first one of a batch its
-        size (``batch``): the server's metrics."""
-        bodies = [body for body, _ in requests]
-        options = [opts for _, opts in requests]
+        """One wire answer per ``(body, options)`` (options validated by the server)."""
+        return await self._answer([body for body, _ in requests], [opts for _, opts in requests])
+
+    async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
+        """`predict` for a model whose ``batchSize`` is 1, without ``@serve.batch``'s queue
+        and task (about 1 ms a request on this project's 2-core machine)."""
+        (answer,) = await self._answer([request[0]], [request[1]])
+        return answer
+
+    async def _answer(
+        self, bodies: list[bytes], options: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The model runs off the replica's event loop, one batch at a time, as a worker runs
+        its batches (Serve lets a replica hold ``max_ongoing_requests``: they queue, never
+        overlap). Each answer also says which replica gave it, the replica's load time and the
+        batch's time (``batch_s``); the first one of a batch its size (``batch``): the
+        server's metrics."""
         started = time.perf_counter()
-        answers = await asyncio.to_thread(_answer, self.predictor, bodies, self.limits, options)
+        answers = await asyncio.get_running_loop().run_in_executor(
+            self._one_at_a_time, _answer, self.predictor, bodies, self.limits, options
+        )
         took = time.perf_counter() - started
         for answer in answers:
             answer.update(replica=self.replica_id, load_ms=self.load_ms, batch_s=took)
         if answers:
             answers[0]["batch"] = len(answers)
         return answers
-
-    async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
-        """`predict` for a model whose ``batchSize`` is 1, without ``@serve.batch``'s queue
-        and task (about 1 ms a request on this project's 2-core machine)."""
-        body, options = request
-        started = time.perf_counter()
-        # One request at a time, as a worker runs its batches (and as @serve.batch does):
-        # Serve lets a replica hold ``max_ongoing_requests``, which must queue, not overlap.
-        answers = await asyncio.get_running_loop().run_in_executor(
-            self._one_at_a_time, _answer, self.predictor, [body], self.limits, [options]
-        )
-        (answer,) = answers
-        answer.update(
-            replica=self.replica_id,
-            load_ms=self.load_ms,
-            batch_s=time.perf_counter() - started,
-            batch=1,
-        )
-        return answer
 
     async def __call__(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
         return await self.predict(request)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ocrserve.archives.bundled import build_bundled_archive
 from tests.conftest import DEMO, ServerProcess, running
@@ -196,13 +197,11 @@ def test_batch_size_gathers_concurrent_requests(srv: ServerProcess) -> None:
             ), range(4)))  # fmt: skip
         assert [a.json()["text"] for a in answers] == ["serving"] * 4
         text = httpx.get(f"{srv.metrics_url}/metrics", timeout=10).text
-        total = batches = 0.0
-        for line in text.splitlines():
-            if 'model_name="batched"' in line:
-                if line.startswith("ocrserve_batch_size_sum"):
-                    total += float(line.rsplit(" ", 1)[1])
-                elif line.startswith("ocrserve_batch_size_count"):
-                    batches += float(line.rsplit(" ", 1)[1])
+        (family,) = [
+            f for f in text_string_to_metric_families(text) if f.name == "ocrserve_batch_size"
+        ]
+        sizes = {s.name: s.value for s in family.samples if s.labels.get("model_name") == "batched"}
+        total, batches = sizes["ocrserve_batch_size_sum"], sizes["ocrserve_batch_size_count"]
         assert total == 4 and batches < 4, text
     finally:
         httpx.delete(f"{srv.management_url}/models/batched", timeout=60)
