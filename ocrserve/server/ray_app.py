@@ -87,7 +87,7 @@ class ConfiguredModel(RayModel):
     ) -> None:  # fmt: skip
         super().__init__(spec, config, settings)
         self.app, self.deployment = app, deployment
-        self._handle = direct(handle)
+        self._handle = direct(handle, settings)
         self.deployed = True
         self._deployed_at = 0.0
 

@@ -83,13 +83,13 @@ def archive_bytes(model_dir: str) -> bytes:
     return buf.getvalue()
 
 
-def direct(handle: Any) -> Any:
+def direct(handle: Any, settings: Settings) -> Any:
     """``handle`` calling replicas over Serve's gRPC channel rather than as Ray actor tasks
-    (``_by_reference=False``, Serve's own throughput-optimized mode): arguments and answers
-    go straight to the replica instead of through the object store, about 1 ms less a
-    request on this project's 2-core machine (`benchmarks/ray.py`). Not through Ray Client
-    (``ray://``): a client's process need not reach the replicas' ports."""
-    if ray.util.client.ray.is_connected():
+    (``_by_reference=False``, Serve's own throughput-optimized mode; setting
+    ``ray_replica_grpc``): arguments and answers go straight to the replica instead of through
+    the object store. Not through Ray Client (``ray://``): a client's process need not reach
+    the replicas' ports."""
+    if not settings.ray_replica_grpc or ray.util.client.ray.is_connected():
         return handle
     return handle.options(_by_reference=False)
 
@@ -222,7 +222,7 @@ class RayModel:
             [serve.RunTarget(app, name=self.app, route_prefix=None)],
             wait_for_applications_running=False,
         )
-        self._handle = direct(handle)
+        self._handle = direct(handle, self.settings)
         self.deployed = True
         self._deployed_at = time.monotonic()
 

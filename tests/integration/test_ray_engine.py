@@ -95,11 +95,12 @@ def test_capped_replica_added_later_goes_to_the_other_node(
 ) -> None:
     """``ray_max_replicas_per_node=1``: a running replica, scaled to 2, gets its peer on the
     other node whatever Ray's round robin says; a third replica has no node to go to and waits
-    (the cap is a hard one), while the two serve."""
+    (the cap is a hard one), while the two serve (over Ray actor calls here:
+    ``ray_replica_grpc=false``; the module's server uses the default gRPC channel)."""
     server = ServerProcess(
         tmp_path, "--model-store", str(store), "--models", f"{MODEL}.mar", "--engine", "ray",
         "--ray-address", ray_cluster.address, "--ray-replica-cpus", REPLICA_CPUS,
-        "--ray-max-replicas-per-node", "1",
+        "--ray-max-replicas-per-node", "1", "--no-ray-replica-grpc",
     )  # fmt: skip
     try:
         server.wait_healthy()
