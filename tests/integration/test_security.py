@@ -255,7 +255,10 @@ _LISTENERS = textwrap.dedent(
             time.sleep(0.2)
     inodes = set()
     for fd in os.listdir(f"/proc/{proc.pid}/fd"):
-        target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+        try:  # a descriptor the server closes meanwhile (a file it read) is gone
+            target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     listening = []
