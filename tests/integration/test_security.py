@@ -246,34 +246,36 @@ _LISTENERS = textwrap.dedent(
          "--models", "ppocr_rec", "--pid-file", tmp + "/pid", "--log-location", tmp + "/logs",
          *sys.argv[2:]],
         stdout=open(tmp + "/server.log", "wb"), stderr=subprocess.STDOUT, cwd=tmp)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen("http://127.0.0.1:8080/ping", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.2)
-    inodes = set()
-    for fd in os.listdir(f"/proc/{proc.pid}/fd"):
-        try:  # a descriptor the server closes meanwhile (a file it read) is gone
-            target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    listening = []
-    for table in ("tcp", "tcp6"):
-        for row in open(f"/proc/net/{table}").read().splitlines()[1:]:
-            cols = row.split()
-            if cols[3] == "0A" and cols[9] in inodes:  # LISTEN
-                addr, port = cols[1].split(":")
-                if table == "tcp":
-                    host = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
-                else:
-                    host = "ipv6:" + addr
-                listening.append([host, int(port, 16)])
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(60)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8080/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        inodes = set()
+        for fd in os.listdir(f"/proc/{proc.pid}/fd"):
+            try:  # a descriptor the server closes meanwhile (a file it read) is gone
+                target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+            except FileNotFoundError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        listening = []
+        for table in ("tcp", "tcp6"):
+            for row in open(f"/proc/net/{table}").read().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # LISTEN
+                    addr, port = cols[1].split(":")
+                    if table == "tcp":
+                        host = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                    else:
+                        host = "ipv6:" + addr
+                    listening.append([host, int(port, 16)])
+    finally:  # the server never outlives this script, even when a step above fails
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
     print(json.dumps(sorted(listening)))
     """
 )
