@@ -10,8 +10,11 @@
    as a worker runs it: pre-processing, network, post-processing): each detector on the first
    ``--images`` pages of textset-val, ``--rounds`` rounds alternating FP32 and int8 (the order
    flips every round); per side the median and the range of the rounds' images/s, and the
-   int8/FP32 ratio per round (median, range). Also the network alone (ONNX Runtime's ``run`` on
-   the first page's input tensor).
+   int8/FP32 ratio per round (median, range). The bundled detector has a third side, "int8
+   basic": the same quantization after ONNX Runtime's basic graph optimizations only
+   (``Int8Settings(prepare="basic")``, the preparation before GELU was fused), built by a
+   child process calling `Int8Archiver` (the command has no option for it). Also the network
+   alone (ONNX Runtime's ``run`` on the first page's input tensor).
 3. Accuracy: the bundled ``ocr`` built from the int8 parts vs FP32 on all of textset-val,
    scored by ``../shared/tools/evaluate.py det --level line`` (end-to-end and detection H-mean).
 
@@ -67,6 +70,21 @@ def build_archives(store: Path, calibration: Path, rec_budget: float, only: Sequ
         archive(store, *parts, "--model-name", "fp32")
         archive(store, *parts, "--model-name", "int8", "--quantize", "int8", "--calibration",
                 str(calibration), "--accuracy-budget", str(rec_budget))  # fmt: skip
+        # The same detector quantized after ONNX Runtime's basic optimizations only (the
+        # preparation before `Int8Settings.prepare` = "fused"), as a third side.
+        basic = (
+            "import sys; from pathlib import Path; "
+            "from ocrserve.int8.parts import Int8Archiver; "
+            "from ocrserve.int8.quantizer import Int8Settings; "
+            "s = Int8Settings(prepare='basic'); "
+            "Int8Archiver(sys.argv[1], 100, {'det': s, 'rec': s}).quantize("
+            "Path(sys.argv[2]), Path(sys.argv[3]), force=True)"
+        )
+        code = subprocess.run([sys.executable, "-c", basic, str(calibration),
+                               str(store / "fp32_det.mar"),
+                               str(store / "int8_basic_det.mar")]).returncode  # fmt: skip
+        if code != 0:
+            sys.exit(f"int8: the basic-preparation detector failed (exit {code})")
     if "dbnet_r18" in only:
         pair = [str(DBNET / f"{DBNET.name}.py"), str(DBNET / "checkpoint.pth")]
         archive(store, *pair, "--runtime", "onnx", "--model-name", "dbnet_r18_fp32")
@@ -97,8 +115,9 @@ def rounds_of(
     return out
 
 
-def compare(fp32: Any, int8: Any, pages: list[Any], rounds: int) -> dict[str, Any]:
-    """Predictor and network-alone throughput, FP32 vs int8, alternating rounds."""
+def compare(sides: dict[str, Any], pages: list[Any], rounds: int) -> dict[str, Any]:
+    """Predictor and network-alone throughput of each side (``fp32`` first), alternating
+    rounds; every other side's ratio to ``fp32`` per round."""
 
     def predict(p: Any) -> Callable[[], int]:
         def run() -> int:
@@ -108,9 +127,10 @@ def compare(fp32: Any, int8: Any, pages: list[Any], rounds: int) -> dict[str, An
 
         return run
 
-    for p in (fp32, int8):  # warm-up
+    fp32 = sides["fp32"]
+    for p in sides.values():  # warm-up
         p.predict([pages[0]])
-    whole = rounds_of({"fp32": predict(fp32), "int8": predict(int8)}, rounds)
+    whole = rounds_of({name: predict(p) for name, p in sides.items()}, rounds)
     (feed,) = record_feeds(fp32, lambda: fp32.predict([pages[0]]))[1][:1]
 
     def network(p: Any) -> Callable[[], int]:
@@ -125,18 +145,22 @@ def compare(fp32: Any, int8: Any, pages: list[Any], rounds: int) -> dict[str, An
 
         return run
 
-    alone = rounds_of({"fp32": network(fp32), "int8": network(int8)}, rounds)
+    alone = rounds_of({name: network(p) for name, p in sides.items()}, rounds)
     shape = [list(v.shape) for v in feed.values()]
     return {"predictor": stats(whole), "network": stats(alone), "input_shape": shape}
 
 
 def stats(per_round: dict[str, list[float]]) -> dict[str, Any]:
-    ratios = [b / a for a, b in zip(per_round["fp32"], per_round["int8"])]
     out: dict[str, Any] = {
         name: {"median": statistics.median(v), "min": min(v), "max": max(v), "rounds": v}
         for name, v in per_round.items()
     }
-    out["ratio"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+    for name, v in per_round.items():
+        if name != "fp32":
+            ratios = [b / a for a, b in zip(per_round["fp32"], v)]
+            out[name]["ratio"] = {
+                "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)
+            }  # fmt: skip
     return out
 
 
@@ -176,22 +200,32 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        pairs = {"bundled": ("fp32_det", "int8_det"), "dbnet_r18": ("dbnet_r18_fp32",
-                 "dbnet_r18_int8")}  # fmt: skip
+        sides_of = {
+            "bundled": {"fp32": "fp32_det", "int8": "int8_det", "int8 basic": "int8_basic_det"},
+            "dbnet_r18": {"fp32": "dbnet_r18_fp32", "int8": "dbnet_r18_int8"},
+        }
         for name in args.only:
-            fp32, int8 = (loaded(store / f"{m}.mar", scratch, args.threads) for m in pairs[name])
-            log(f"{name}: FP32 vs int8 on {len(pages)} textset-val pages, {args.rounds} rounds")
-            result = compare(fp32, int8, pages, args.rounds)
+            sides = {
+                side: loaded(store / f"{mar}.mar", scratch, args.threads)
+                for side, mar in sides_of[name].items()
+                if (store / f"{mar}.mar").exists()
+            }
+            log(f"{name}: {', '.join(sides)} on {len(pages)} textset-val pages, "
+                f"{args.rounds} rounds")  # fmt: skip
+            result = compare(sides, pages, args.rounds)
             result["loadavg"] = os.getloadavg()
             report[name] = result
             for what in ("predictor", "network"):
                 r = result[what]
-                rows.append([f"{name} {what}", f"{r['fp32']['median']:.3f} "
-                             f"({r['fp32']['min']:.3f}-{r['fp32']['max']:.3f})",
-                             f"{r['int8']['median']:.3f} ({r['int8']['min']:.3f}-"
-                             f"{r['int8']['max']:.3f})", f"{r['ratio']['median']:.2f}x "
-                             f"({r['ratio']['min']:.2f}-{r['ratio']['max']:.2f})",
-                             " ".join(f"{x:.2f}" for x in result["loadavg"])])  # fmt: skip
+                f = r["fp32"]
+                for side in list(sides)[1:]:
+                    q = r[side]
+                    rows.append([f"{name} {what}, {side}", f"{f['median']:.3f} "
+                                 f"({f['min']:.3f}-{f['max']:.3f})",
+                                 f"{q['median']:.3f} ({q['min']:.3f}-{q['max']:.3f})",
+                                 f"{q['ratio']['median']:.2f}x ({q['ratio']['min']:.2f}-"
+                                 f"{q['ratio']['max']:.2f})",
+                                 " ".join(f"{x:.2f}" for x in result["loadavg"])])  # fmt: skip
         if "bundled" in args.only:
             for side in ("fp32", "int8"):
                 e2e = loaded(store / f"{side}.mar", scratch, args.threads)

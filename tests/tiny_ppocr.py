@@ -17,7 +17,14 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the tiny PaddleOCR networks are written with onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-__all__ = ["tiny_cls", "tiny_det", "tiny_det_deep", "tiny_rec", "tiny_rec_near_tie"]
+__all__ = [
+    "tiny_cls",
+    "tiny_det",
+    "tiny_det_deep",
+    "tiny_det_gelu",
+    "tiny_rec",
+    "tiny_rec_near_tie",
+]
 
 OPSET = 17
 
@@ -109,6 +116,41 @@ def tiny_det_deep(path: Path) -> Path:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
         [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 1, "h", "w"])],
         [numpy_helper.from_array(first, "w1"), numpy_helper.from_array(second, "w2")],
+    )
+    return _save(graph, path)
+
+
+def tiny_det_gelu(path: Path) -> Path:
+    """Three convolutions (3 -> 4 -> 4 -> 1 channels, seeded weights) with, between the first
+    two, a GELU written as PaddleOCR's exports write it (``x * 0.5 * (1 + erf(x / sqrt 2))``,
+    five nodes) and, between the last two, a Relu (which ONNX Runtime could fuse into the
+    convolution before it)."""
+    rng = np.random.default_rng(2)
+    weights = {
+        "w1": rng.normal(0, 1, (4, 3, 1, 1)).astype(np.float32),
+        "w2": rng.normal(0, 1, (4, 4, 3, 3)).astype(np.float32),
+        "w3": rng.normal(0, 1, (1, 4, 1, 1)).astype(np.float32),
+        "sqrt2": np.array(np.sqrt(2.0), np.float32),
+        "one": np.array(1.0, np.float32),
+        "half": np.array(0.5, np.float32),
+    }
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["a"]),
+            helper.make_node("Div", ["a", "sqrt2"], ["a_scaled"]),
+            helper.make_node("Erf", ["a_scaled"], ["a_erf"]),
+            helper.make_node("Add", ["a_erf", "one"], ["a_plus"]),
+            helper.make_node("Mul", ["a", "a_plus"], ["a_times"]),
+            helper.make_node("Mul", ["a_times", "half"], ["g"]),
+            helper.make_node("Conv", ["g", "w2"], ["b"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["b"], ["r"]),
+            helper.make_node("Conv", ["r", "w3"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["prob"]),
+        ],
+        "tiny_det_gelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
     )
     return _save(graph, path)
 

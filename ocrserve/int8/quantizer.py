@@ -41,6 +41,12 @@ class Int8Settings:
     keep_fp32_head: int = 1
     #: Operator types kept in FP32 wherever they are.
     keep_fp32_ops: tuple[str, ...] = ()
+    #: ``fused``: before quantizing, ONNX Runtime's extended graph optimizations fuse chains of
+    #: element-wise nodes into one FP32 kernel (GELU's five nodes into ``Gelu``), which then stays
+    #: FP32 between the int8 convolutions instead of becoming five quantized nodes; fusions that
+    #: would hide a Conv, MatMul or Gemm from the quantizer are left out (`HIDING_FUSIONS`).
+    #: ``basic``: the graph as ONNX Runtime's basic optimizations leave it.
+    prepare: str = "fused"
     #: Feeds used to calibrate at most (evenly spread over the recorded ones).
     max_feeds: int = 64
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -50,6 +56,8 @@ class Int8Settings:
             raise ArchiveError(f"int8 calibration method {self.method!r}: one of {METHODS}")
         if self.quant_format not in ("qdq", "qoperator"):
             raise ArchiveError(f"int8 format {self.quant_format!r}: qdq or qoperator")
+        if self.prepare not in ("fused", "basic"):
+            raise ArchiveError(f"int8 preparation {self.prepare!r}: fused or basic")
         if self.activations not in ("uint8", "int8"):
             raise ArchiveError(f"int8 activations {self.activations!r}: uint8 or int8")
 
@@ -83,6 +91,43 @@ def nodes_near_outputs(model: Any, count: int) -> list[str]:
                 nxt.extend(node.input)
             frontier = nxt
     return list(dict.fromkeys(found))
+
+
+#: ONNX Runtime fusions that turn a Conv, MatMul or Gemm into an operator the quantizer leaves
+#: in FP32 (``FusedConv``, ``FusedGemm``, ``FusedMatMul``, ``Attention``).
+HIDING_FUSIONS = (
+    "ConvActivationFusion",
+    "GemmActivationFusion",
+    "MatMulScaleFusion",
+    "MatMulTransposeFusion",
+    "AttentionFusion",
+)
+
+
+def _compute_ops(model: Any) -> int:
+    return sum(node.op_type in COMPUTE_OPS for node in model.graph.node)
+
+
+def _fused(model: Any, folder: Path) -> Any:
+    """``model`` after ONNX Runtime's extended graph optimizations, less `HIDING_FUSIONS`;
+    ``model`` itself where they fail or change how many compute nodes there are."""
+    import onnx
+    import onnxruntime as ort
+
+    source, target = folder / "to_fuse.onnx", folder / "fused.onnx"
+    onnx.save(model, str(source))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(
+            str(source), options, ["CPUExecutionProvider"], disabled_optimizers=list(HIDING_FUSIONS)
+        )
+        fused = onnx.load(str(target))
+    except Exception:  # an optimization, not a requirement: quantize the graph as it is
+        return model
+    return fused if _compute_ops(fused) == _compute_ops(model) else model
 
 
 #: The opset per-channel QDQ needs; older graphs (PaddleOCR exports are opset 11) are converted.
@@ -151,6 +196,8 @@ def quantize_onnx(
         model = onnx.load(str(prepared))
         if _opset(model) < MIN_OPSET:  # per-channel QDQ (an ``axis`` on DequantizeLinear)
             model = _upgrade(model, fp32.name)
+        if settings.prepare == "fused":
+            model = _fused(model, Path(tmp))
         for n, node in enumerate(model.graph.node):  # nodes are kept in FP32 by name
             node.name = node.name or f"{node.op_type}_{n}"
         prepared = Path(tmp) / "named.onnx"

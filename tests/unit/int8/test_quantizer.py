@@ -7,7 +7,7 @@ import pytest
 
 from ocrserve.errors import ArchiveError
 from ocrserve.int8.quantizer import Int8Settings, nodes_near_outputs, quantize_onnx
-from tests.tiny_ppocr import tiny_det_deep
+from tests.tiny_ppocr import tiny_det_deep, tiny_det_gelu
 
 onnx = pytest.importorskip("onnx")
 
@@ -17,6 +17,8 @@ def test_settings_are_checked() -> None:
         Int8Settings(method="mean")
     with pytest.raises(ArchiveError, match="qdq or qoperator"):
         Int8Settings(quant_format="qint")
+    with pytest.raises(ArchiveError, match="fused or basic"):
+        Int8Settings(prepare="full")
     assert Int8Settings().to_json()["keep_fp32_ops"] == []
 
 
@@ -48,3 +50,34 @@ def test_quantized_model_keeps_its_answers_and_its_head(tmp_path: Path) -> None:
     np.testing.assert_allclose(int8.run(None, x)[0], fp32.run(None, x)[0], atol=0.05)
     with pytest.raises(ArchiveError, match="no input"):
         quantize_onnx(path, [], Int8Settings())
+
+
+@pytest.mark.parametrize("prepare", ["fused", "basic"])
+def test_gelu_is_fused_into_one_fp32_kernel_and_every_convolution_stays_quantized(
+    tmp_path: Path, prepare: str
+) -> None:
+    """``prepare="fused"``: GELU's five nodes become one ``Gelu`` left in FP32 (the quantizer
+    has no int8 GELU: it would quantize the Div and the Muls one by one), while the two
+    convolutions before the head stay plain ``Conv`` nodes fed int8 weights (the Relu is not
+    fused into its convolution, which would hide that convolution from the quantizer)."""
+    import onnxruntime as ort
+
+    path = tiny_det_gelu(tmp_path / "det.onnx")
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.normal(0, 1, (1, 3, 16, 24)).astype(np.float32)} for _ in range(4)]
+    data, kept = quantize_onnx(path, feeds, Int8Settings(prepare=prepare))
+    model = onnx.load_from_string(data)
+    ops = [n.op_type for n in model.graph.node]
+    if prepare == "fused":
+        assert ops.count("Gelu") == 1 and "Erf" not in ops and "Div" not in ops
+    else:
+        assert "Gelu" not in ops and ops.count("Erf") == 1
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3 and "FusedConv" not in ops
+    int8_weights = [c.name for c in convs if c.input[1].endswith("_DequantizeLinear_Output")]
+    assert len(int8_weights) == 2 and len(kept) == 1 and kept[0] not in int8_weights
+    fp32 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    int8 = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = feeds[0]
+    # a sigmoid's output: int8 rounding of random weights moves it by a few hundredths
+    np.testing.assert_allclose(int8.run(None, x)[0], fp32.run(None, x)[0], atol=0.1)
