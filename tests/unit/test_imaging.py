@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ocrserve.errors import InvalidInput, PayloadTooLarge
-from ocrserve.imaging import decode, decode_input, maybe_base64, probe
+from ocrserve.imaging import decode, decode_input, lookup_channels, maybe_base64, probe
 from ocrserve.settings import InputLimits
 from tests.documents import (
     encrypted_pdf,
@@ -201,3 +201,30 @@ def test_pdfs_with_javascript_are_refused_unless_allowed(
 def test_script_names_inside_a_stream_are_data() -> None:
     (page,) = decode_input(script_bytes_in_a_stream_pdf(), InputLimits())
     assert (page < 128).any()
+
+
+@pytest.mark.parametrize("shape", [(37, 53, 3), (29, 41), (8, 9, 4)])
+@pytest.mark.parametrize("planar", [True, False])
+def test_lookup_channels_equals_the_per_pixel_arithmetic(
+    shape: tuple[int, ...], planar: bool
+) -> None:
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    channels = 1 if img.ndim == 2 else shape[2]
+    scale = rng.uniform(0.001, 0.02, channels).astype(np.float32)
+    shift = rng.uniform(-3, 3, channels).astype(np.float32)
+    table = np.arange(256, dtype=np.float32)[:, None] * scale - shift
+    expected = img.reshape(*shape[:2], channels).astype(np.float32) * scale - shift
+    got = lookup_channels(img, table, planar=planar)
+    if planar:
+        expected = expected.transpose(2, 0, 1)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    assert np.array_equal(got, expected)
+
+
+def test_lookup_channels_refuses_what_it_cannot_look_up() -> None:
+    table = np.zeros((256, 3), np.float32)
+    with pytest.raises(ValueError, match="uint8"):
+        lookup_channels(np.zeros((4, 4, 3), np.float32), table, planar=True)
+    with pytest.raises(ValueError, match="256 x 1"):
+        lookup_channels(np.zeros((4, 4), np.uint8), table, planar=True)

@@ -15,6 +15,7 @@ from ocrserve.ppocr.det import (
     DBSettings,
     PPOCRDetector,
     db_boxes,
+    normalize,
     order_clockwise,
     resize_for_det,
 )
@@ -229,3 +230,15 @@ def test_dictionary_file_lines(tmp_path: Path) -> None:
     path = tmp_path / "keys.txt"
     path.write_bytes("a\r\n \n\u2028\nb".encode())
     assert read_dictionary(path) == ["a", " ", "\u2028", "b"]
+
+
+def test_det_normalize_is_the_per_pixel_formula() -> None:
+    """``(x / 255 - mean) / std`` in float32, channels first, bit for bit (it is a table)."""
+    img = np.random.default_rng(11).integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    scale = np.float32(1.0 / 255.0) / np.asarray(std, np.float32)
+    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
+    expected = (img.astype(np.float32) * scale - shift).transpose(2, 0, 1)[None]
+    got = normalize(img, mean, std)
+    assert got.shape == (1, 3, 40, 64) and got.flags.c_contiguous
+    assert np.array_equal(got, expected)

@@ -75,6 +75,24 @@ def test_normalize_grayscale_ignores_to_rgb() -> None:
     assert out["img_norm_cfg"]["to_rgb"] is True
 
 
+@pytest.mark.parametrize("to_rgb", [True, False])
+def test_normalize_of_uint8_is_bit_identical_to_mmcv_arithmetic(to_rgb: bool) -> None:
+    """uint8 images go through a per-value table; floats through mmcv's per-pixel steps: the
+    same float32 bits either way."""
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    img[:16, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)  # every value, each channel
+    pipeline = build_pipeline([{"type": "Normalize", "mean": MEAN, "std": STD, "to_rgb": to_rgb}])
+    looked_up = pipeline({"img": img})["img"]
+    computed = pipeline({"img": img.astype(np.float32)})["img"]
+    assert looked_up.dtype == computed.dtype == np.float32
+    assert looked_up.shape == (31, 47, 3) and np.array_equal(looked_up, computed)
+    source = img[:, :, ::-1] if to_rgb else img
+    mmcv = (source.astype(np.float64) - np.float32(MEAN).astype(np.float64)).astype(np.float32)
+    mmcv = (mmcv.astype(np.float64) * (1 / np.float32(STD).astype(np.float64))).astype(np.float32)
+    assert np.array_equal(looked_up, mmcv)
+
+
 def test_pad_and_format_bundle_defaults() -> None:
     pipeline = build_pipeline(
         [
