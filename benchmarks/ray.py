@@ -10,6 +10,12 @@
    1.15x local at concurrency 1.
 2. Replicas: ``--compute-model`` (default ppocr_det, one thread per worker) on the Ray engine
    with 1 then 2 replicas, throughput at ``--concurrency``.
+3. Floor (``--floor``): what one call costs Ray itself, with no model and no HTTP: a 20 KB
+   argument to a replica that answers at once, from an asyncio driver on the same cluster, as
+   a plain Ray actor call, as a Serve handle over its gRPC channel (the engine's path) and as
+   a Serve handle's actor task (``--no-ray-replica-grpc``); ``--rounds`` alternating rounds of
+   ``--count`` calls, p50 per round. The 1.15x target leaves 0.15x the local p50 for all of
+   Ray's path: this says how much of that Ray's own hop takes.
 
 Usage (from the repository root, not from benchmarks/, whose ray.py would shadow Ray; needs
 the ocrserve[ray] extra):
@@ -19,8 +25,12 @@ the ocrserve[ray] extra):
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import statistics
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,6 +73,62 @@ def replicas(ray_args: list[str], args: argparse.Namespace) -> dict[int, dict[st
     return out
 
 
+def floor(address: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """p50 ms per round of an immediate answer by each way of calling a replica (part 3)."""
+    here = Path(__file__).resolve().parent  # this file is "ray" on its own folder's path
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.modules.pop("ray", None)
+    import ray
+    from ray import serve
+
+    @serve.deployment(
+        name="floor", max_ongoing_requests=1, ray_actor_options={"num_cpus": 0},
+        logging_config={"enable_access_log": False},  # as the engine's replicas
+    )  # fmt: skip
+    class Echo:
+        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, int]:
+            return {"n": len(request[0])}
+
+    @ray.remote(num_cpus=0)
+    class Plain:
+        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, int]:
+            return {"n": len(request[0])}
+
+    ray.init(address=address, logging_level="ERROR")
+    try:
+        handle = serve.run(Echo.bind(), name="ocrserve-floor", route_prefix=None)
+        actor = Plain.remote()  # type: ignore[attr-defined]
+        ray.get(actor.predict_one.remote((b"", {})))
+        grpc = handle.options(_by_reference=False)
+        calls = {
+            "plain Ray actor": lambda x: actor.predict_one.remote(x),
+            "Serve handle, gRPC": lambda x: grpc.predict_one.remote(x),
+            "Serve handle, actor task": lambda x: handle.predict_one.remote(x),
+        }
+        body = os.urandom(20_000)
+
+        async def p50(call: Any) -> float:
+            times = []
+            for i in range(args.count + 20):
+                started = time.perf_counter()
+                await call((body, {}))
+                if i >= 20:  # warm-up
+                    times.append((time.perf_counter() - started) * 1000)
+            return statistics.median(times)
+
+        async def run() -> dict[str, list[float]]:
+            out: dict[str, list[float]] = {name: [] for name in calls}
+            for r in range(args.rounds):
+                for name in calls if r % 2 == 0 else reversed(calls):
+                    out[name].append(await p50(calls[name]))
+            return out
+
+        return asyncio.run(run())
+    finally:
+        serve.delete("ocrserve-floor")
+        ray.shutdown()
+
+
 def spread(values: list[float], digits: int = 2) -> str:
     """``median (min-max)``."""
     mid, low, high = statistics.median(values), min(values), max(values)
@@ -76,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--skip-replicas", action="store_true", help="only the overhead part")
+    parser.add_argument("--skip-replicas", action="store_true", help="without part 2")
+    parser.add_argument("--floor", action="store_true", help="part 3 as well")
+    parser.add_argument("--floor-only", action="store_true", help="only part 3")
     args = parser.parse_args(argv)
     c = f"c{args.concurrency}"
     cluster = RayCluster(nodes=1)
@@ -86,17 +154,27 @@ def main(argv: list[str] | None = None) -> None:
     }
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
     scaled: dict[int, dict[str, Any]] = {}
+    floors: dict[str, list[float]] = {}
     try:
-        for r in range(args.rounds):
+        for r in range(0 if args.floor_only else args.rounds):
             for name in engines if r % 2 == 0 else reversed(engines):
                 res = overhead(engines[name], args)
                 rounds[name].append(res)
                 log(f"round {r + 1} {name}: p50 {res['c1']['p50']:.1f} ms at c1, "
                     f"{res[c]['rps']:.2f} req/s at {c}")  # fmt: skip
-        if not args.skip_replicas:
+        if not args.skip_replicas and not args.floor_only:
             scaled = replicas(engines["ray"], args)
+        if args.floor or args.floor_only:
+            floors = floor(cluster.address, args)
     finally:
         cluster.stop()
+    if floors:
+        print(f"\nOne call's round trip, 20 KB argument, immediate answer, {args.rounds} "
+              f"rounds of {args.count} calls: p50 ms, median (min-max) over rounds\n")  # fmt: skip
+        print(md_table(["path", "p50 ms"], [[name, spread(v)] for name, v in floors.items()]))
+        if args.floor_only:
+            write_result("ray_floor", {"floor": floors})
+            return
     rows = []
     for key in ("c1", c):
         lp = [res[key]["p50"] for res in rounds["local"]]
