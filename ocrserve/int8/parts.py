@@ -229,12 +229,15 @@ class Int8Archiver:
             what = f"{len(crops)} line crops of the calibration pages"
             _, feeds = record_feeds(fp32, lambda: _predict_in_batches(fp32, crops))
         self.progress(f"quantizing {path.name} ({role}) on {len(feeds)} inputs from {what}")
-        data, kept = quantize_onnx(path, feeds, settings)
+        data, kept, applied = quantize_onnx(path, feeds, settings)
+        if applied != settings.prepare:
+            self.progress(f"{path.name}: preparation {applied}")
         record: dict[str, Any] = {
             "fp32_sha256": fp32_sha,
             "calibration_inputs": len(feeds),
             "kept_fp32_nodes": kept,
             "settings": settings.to_json(),
+            "preparation": applied,
         }
         self._done[key] = (data, record)
         return data, record

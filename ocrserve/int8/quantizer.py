@@ -108,9 +108,10 @@ def _compute_ops(model: Any) -> int:
     return sum(node.op_type in COMPUTE_OPS for node in model.graph.node)
 
 
-def _fused(model: Any, folder: Path) -> Any:
+def _fused(model: Any, folder: Path) -> tuple[Any, str]:
     """``model`` after ONNX Runtime's extended graph optimizations, less `HIDING_FUSIONS`;
-    ``model`` itself where they fail or change how many compute nodes there are."""
+    ``model`` itself where they fail or change how many compute nodes there are. With the
+    preparation applied: ``fused``, or ``basic`` and why."""
     import onnx
     import onnxruntime as ort
 
@@ -125,9 +126,12 @@ def _fused(model: Any, folder: Path) -> Any:
             str(source), options, ["CPUExecutionProvider"], disabled_optimizers=list(HIDING_FUSIONS)
         )
         fused = onnx.load(str(target))
-    except Exception:  # an optimization, not a requirement: quantize the graph as it is
-        return model
-    return fused if _compute_ops(fused) == _compute_ops(model) else model
+    except Exception as exc:  # an optimization, not a requirement: quantize the graph as it is
+        return model, f"basic (the fused preparation failed: {type(exc).__name__})"
+    before, after = _compute_ops(model), _compute_ops(fused)
+    if before != after:
+        return model, f"basic (the fused graph had {after} compute nodes, not {before})"
+    return fused, "fused"
 
 
 #: The opset per-channel QDQ needs; older graphs (PaddleOCR exports are opset 11) are converted.
@@ -172,8 +176,9 @@ def _spread(feeds: Sequence[dict[str, np.ndarray]], most: int) -> list[dict[str,
 
 def quantize_onnx(
     fp32: Path, feeds: Sequence[dict[str, np.ndarray]], settings: Int8Settings
-) -> tuple[bytes, list[str]]:
-    """The int8 model's bytes and the compute nodes kept in FP32."""
+) -> tuple[bytes, list[str], str]:
+    """The int8 model's bytes, the compute nodes kept in FP32 and the preparation applied
+    (``fused``, or ``basic`` with the reason when ``fused`` was asked for and fell back)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -196,8 +201,9 @@ def quantize_onnx(
         model = onnx.load(str(prepared))
         if _opset(model) < MIN_OPSET:  # per-channel QDQ (an ``axis`` on DequantizeLinear)
             model = _upgrade(model, fp32.name)
+        applied = "basic"
         if settings.prepare == "fused":
-            model = _fused(model, Path(tmp))
+            model, applied = _fused(model, Path(tmp))
         for n, node in enumerate(model.graph.node):  # nodes are kept in FP32 by name
             node.name = node.name or f"{node.op_type}_{n}"
         prepared = Path(tmp) / "named.onnx"
@@ -233,4 +239,4 @@ def quantize_onnx(
             )
         except Exception as exc:  # ONNX Runtime's own errors: name the network
             raise ArchiveError(f"{fp32.name}: int8 quantization failed ({exc})") from exc
-        return out.read_bytes(), keep
+        return out.read_bytes(), keep, applied

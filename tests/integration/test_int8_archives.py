@@ -135,6 +135,7 @@ def test_manifest_records_the_measurement_of_the_archived_bytes(store: Path) -> 
             ops = {node.op_type for node in onnx.load_from_string(data).graph.node}
             assert {"QuantizeLinear", "DequantizeLinear"} <= ops
             assert net["kept_fp32_nodes"] == ["Conv_1"]  # the head convolution of each
+            assert net["preparation"] == net["settings"]["prepare"] == "fused"
     assert det["agreement"]["metric"] == "det_hmean" and det["agreement"]["fp32_boxes"] > 0
     assert det["agreement"]["disagreement_points"] <= 1.0
     assert rec["agreement"]["metric"] == "text_agreement" and rec["agreement"]["samples"] > 0

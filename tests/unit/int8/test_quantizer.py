@@ -37,9 +37,9 @@ def test_quantized_model_keeps_its_answers_and_its_head(tmp_path: Path) -> None:
     path = tiny_det_deep(tmp_path / "det.onnx")
     rng = np.random.default_rng(0)
     feeds = [{"x": rng.normal(0, 1, (1, 3, 32, 64)).astype(np.float32)} for _ in range(4)]
-    data, kept = quantize_onnx(path, feeds, Int8Settings())
+    data, kept, applied = quantize_onnx(path, feeds, Int8Settings())
     model = onnx.load_from_string(data)
-    assert kept == ["Conv_1"]
+    assert kept == ["Conv_1"] and applied == "fused"
     assert {n.op_type for n in model.graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
     # the kept head reads a dequantized tensor, and is not fed int8 weights
     head = next(n for n in model.graph.node if n.name == "Conv_1")
@@ -65,7 +65,8 @@ def test_gelu_is_fused_into_one_fp32_kernel_and_every_convolution_stays_quantize
     path = tiny_det_gelu(tmp_path / "det.onnx")
     rng = np.random.default_rng(0)
     feeds = [{"x": rng.normal(0, 1, (1, 3, 16, 24)).astype(np.float32)} for _ in range(4)]
-    data, kept = quantize_onnx(path, feeds, Int8Settings(prepare=prepare))
+    data, kept, applied = quantize_onnx(path, feeds, Int8Settings(prepare=prepare))
+    assert applied == prepare
     model = onnx.load_from_string(data)
     ops = [n.op_type for n in model.graph.node]
     if prepare == "fused":
@@ -81,3 +82,25 @@ def test_gelu_is_fused_into_one_fp32_kernel_and_every_convolution_stays_quantize
     x = feeds[0]
     # a sigmoid's output: int8 rounding of random weights moves it by a few hundredths
     np.testing.assert_allclose(int8.run(None, x)[0], fp32.run(None, x)[0], atol=0.1)
+
+
+def test_a_failed_fused_preparation_quantizes_the_plain_graph_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    real = ort.InferenceSession
+
+    def broken(*args: object, **kwargs: object) -> object:  # the optimizer's session only
+        if "disabled_optimizers" in kwargs:
+            raise RuntimeError("optimizer crashed")
+        return real(*args, **kwargs)  # calibration's sessions
+
+    path = tiny_det_gelu(tmp_path / "det.onnx")
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.normal(0, 1, (1, 3, 16, 24)).astype(np.float32)} for _ in range(2)]
+    monkeypatch.setattr(ort, "InferenceSession", broken)
+    data, _, applied = quantize_onnx(path, feeds, Int8Settings(prepare="fused"))
+    assert applied == "basic (the fused preparation failed: RuntimeError)"
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    assert "Gelu" not in ops and ops.count("Erf") == 1
