@@ -21,6 +21,7 @@ import os
 import signal
 import time
 import zipfile
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,63 @@ class Replica:
     memory: int = 0
 
 
+class Gate:
+    """What a model lets through to Serve's router: at most the room its replicas have
+    (replicas x ``max_ongoing_requests``), so no request meets full replicas and waits out the
+    router's backoff; the rest wait here, first come first served, at most ``job_queue_size``
+    of them, as in a worker's job queue (a request beyond that is refused with 503)."""
+
+    def __init__(self, room: int, queue_size: int) -> None:
+        self.room = room
+        self.queue_size = queue_size
+        self.inside = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def enter_now(self) -> bool:
+        """Enter at once if there is room and nobody waits (False otherwise)."""
+        if self.inside < self.room and not self._waiting:
+            self.inside += 1
+            return True
+        return False
+
+    def can_wait(self) -> bool:
+        return len(self._waiting) < self.queue_size
+
+    async def enter(self) -> None:
+        """Wait for room (`can_wait` said there is a place in the line)."""
+        if self.enter_now():
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave()  # let in just as it gave up: pass the place on
+            else:
+                self._waiting.remove(turn)
+            raise
+
+    def leave(self) -> None:
+        self.inside -= 1
+        self._admit()
+
+    def resize(self, room: int) -> None:
+        self.room = room
+        self._admit()
+
+    def _admit(self) -> None:
+        while self._waiting and self.inside < self.room:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                self.inside += 1
+                turn.set_result(None)
+
+
 class RayModel:
     """One model version served by a Ray Serve application (a `ServedModel`)."""
 
@@ -154,6 +212,11 @@ class RayModel:
         self._handle: Any = None
         #: When Serve took the last deployment (a failure seen after it is this one's).
         self._deployed_at = float("inf")
+        self.gate = Gate(self._per_replica(), settings.job_queue_size)
+
+    def _per_replica(self) -> int:
+        """Serve's ``max_ongoing_requests`` of each replica."""
+        return max(2 * self.config.batch_size, REPLICA_QUEUE)
 
     @property
     def ready_workers(self) -> int:
@@ -164,7 +227,7 @@ class RayModel:
         gpus = 1 if cfg.device_type == "gpu" else 0
         opts: dict[str, Any] = {
             "ray_actor_options": {"num_cpus": self.settings.ray_replica_cpus, "num_gpus": gpus},
-            "max_ongoing_requests": max(2 * cfg.batch_size, REPLICA_QUEUE),
+            "max_ongoing_requests": self._per_replica(),
             "health_check_period_s": 2.0,
             "health_check_timeout_s": float(max(cfg.response_timeout, 10)),
             # A replica scaled away stops once its requests are answered (at most these).
@@ -275,15 +338,26 @@ class RayModel:
                 await asyncio.wait({self._deploying}, timeout=self.config.startup_timeout)
             if self._handle is None:
                 raise self.unserved()
+        if not self.gate.can_wait():
+            raise ServiceUnavailable(
+                f'Model "{self.spec.name}" has no worker to serve inference request: its job '
+                f"queue is full (job_queue_size={self.settings.job_queue_size})."
+            )
         job = Job(body, asyncio.get_running_loop().create_future(), options=options)
         started = time.perf_counter()
         timeout = self.config.response_timeout
+        # One request at a time skips @serve.batch's queue (`OcrReplica.predict_one`).
+        method = self._handle.predict if self.config.batch_size > 1 else self._handle.predict_one
+
+        async def through_gate() -> Any:
+            await self.gate.enter()
+            try:
+                return await method.remote((body, options))
+            finally:
+                self.gate.leave()
+
         try:
-            # One request at a time skips @serve.batch's queue (`OcrReplica.predict_one`).
-            method = (
-                self._handle.predict if self.config.batch_size > 1 else self._handle.predict_one
-            )
-            answer = await asyncio.wait_for(method.remote((body, options)), timeout)
+            answer = await asyncio.wait_for(through_gate(), timeout)
         except asyncio.TimeoutError:
             raise WorkerTimeout(
                 f"Model {self.spec.name}: no answer within responseTimeout ({timeout} s)"
@@ -393,8 +467,10 @@ class RayModel:
             "pinnedOptions": self.spec.options,
             "status": "Healthy" if ready or not cfg.min_workers else "Unhealthy",
             "workers": workers,
-            "jobQueueStatus": {"remainingCapacity": self.settings.job_queue_size,
-                               "pendingRequests": 0},
+            "jobQueueStatus": {
+                "remainingCapacity": self.settings.job_queue_size - self.gate.waiting,
+                "pendingRequests": self.gate.waiting,
+            },
             "engine": "ray",
             "rayApplication": self.app,
         }  # fmt: skip
@@ -440,6 +516,8 @@ class RayModel:
             )  # fmt: skip
         self.replicas = sorted(replicas, key=lambda r: r.first_seen)
         self.running = running
+        # Room for the running replicas; while none runs, one replica's (they wait in Serve).
+        self.gate.resize(max(running, 1) * self._per_replica())
         live = {r.replica_id for r in replicas}
         for rid in [rid for rid in self._loads if rid not in live]:
             number = self._loads.pop(rid)

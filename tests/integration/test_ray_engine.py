@@ -226,6 +226,39 @@ def test_ray_client_address_serves(tmp_path: Path, ray_cluster: RayCluster) -> N
         assert server.stop() == 0
 
 
+def test_requests_beyond_the_replicas_room_wait_in_the_job_queue(
+    tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    """The server sends a model's replicas no more than they hold (4 requests each) and keeps
+    the rest in its own line of at most ``job_queue_size``, as the local engine's job queue
+    (beyond it: 503): 10 page requests at once to one replica, queue of 2, answer 6 (4 in the
+    replica, 2 waiting; more only if one finished before the last came) and refuse the rest."""
+    server = ServerProcess(
+        tmp_path, "--models", "ppocr_det", "--engine", "ray",
+        "--ray-address", ray_cluster.address, "--ray-replica-cpus", REPLICA_CPUS,
+        "--job-queue-size", "2", "--threads-per-worker", "1",
+    )  # fmt: skip
+    try:
+        server.wait_healthy()
+        page = (DEMO / "demo_text_det.jpg").read_bytes()
+        url = f"{server.url}/predictions/ppocr_det"
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(lambda _: httpx.post(url, content=page, timeout=120), [0] * 10))
+        codes = [a.status_code for a in answers]
+        assert set(codes) == {200, 503} and 6 <= codes.count(200) <= 9, codes
+        for answer in answers:
+            if answer.status_code == 503:
+                body = answer.json()
+                assert body["type"] == "ServiceUnavailableException"
+                assert "job_queue_size=2" in body["message"]
+            else:
+                assert answer.json()["boundary_result"]
+        (desc,) = httpx.get(f"{server.management_url}/models/ppocr_det").json()
+        assert desc["jobQueueStatus"] == {"remainingCapacity": 2, "pendingRequests": 0}
+    finally:
+        assert server.stop() == 0
+
+
 def test_node_lost_moves_its_replicas(srv: ServerProcess, ray_cluster: RayCluster) -> None:
     node2 = ray_cluster.node2_id()
     assert node2 in {w["node"] for w in _scale_from_zero(srv, 2)}

@@ -3,6 +3,7 @@ Ray is imported unless ``engine=ray`` (cluster tests: tests/integration/test_ray
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import zipfile
@@ -81,3 +82,44 @@ def test_workers_map_onto_replicas_and_autoscaling(ray_engine: ModuleType, tmp_p
     assert "max_replicas_per_node" not in fixed
     gpu.settings = Settings(ray_max_replicas_per_node=1)
     assert gpu._options()["max_replicas_per_node"] == 1
+
+
+def test_replicas_hold_four_requests_or_two_batches(ray_engine: ModuleType, tmp_path: Path) -> None:
+    assert _model(ray_engine, tmp_path)._options()["max_ongoing_requests"] == 4
+    assert _model(ray_engine, tmp_path, batch_size=8)._options()["max_ongoing_requests"] == 16
+
+
+def test_gate_admits_its_room_in_order_and_passes_on_a_place_given_up(
+    ray_engine: ModuleType,
+) -> None:
+    async def scenario() -> None:
+        gate = ray_engine.Gate(room=1, queue_size=2)
+        await gate.enter()
+        order: list[str] = []
+
+        async def wait(name: str) -> None:
+            await gate.enter()
+            order.append(name)
+
+        first, second = asyncio.create_task(wait("first")), asyncio.create_task(wait("second"))
+        await asyncio.sleep(0)
+        assert (gate.inside, gate.waiting, gate.can_wait()) == (1, 2, False)
+        gate.leave()  # the place goes to the first in line...
+        first.cancel()  # ...which gives it up before it runs: the second gets it
+        await asyncio.gather(first, return_exceptions=True)
+        await asyncio.sleep(0)
+        assert order == ["second"] and (gate.inside, gate.waiting) == (1, 0)
+        await second
+        third = asyncio.create_task(wait("third"))
+        await asyncio.sleep(0)
+        third.cancel()  # gives up while waiting: leaves the line
+        await asyncio.gather(third, return_exceptions=True)
+        assert (gate.inside, gate.waiting) == (1, 0)
+        fourth, fifth = asyncio.create_task(wait("fourth")), asyncio.create_task(wait("fifth"))
+        await asyncio.sleep(0)
+        gate.resize(3)  # a replica more: room for both
+        await asyncio.sleep(0)
+        assert order == ["second", "fourth", "fifth"] and gate.inside == 3
+        await asyncio.gather(fourth, fifth)
+
+    asyncio.run(scenario())
