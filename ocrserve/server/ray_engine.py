@@ -169,6 +169,13 @@ class Gate:
         self.room = room
         self._admit()
 
+    def fail_all(self, exc: Exception) -> None:
+        """Answer everyone in line with ``exc`` (the model is going away)."""
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_exception(exc)
+
     def _admit(self) -> None:
         while self._waiting and self.inside < self.room:
             turn = self._waiting.popleft()
@@ -415,10 +422,14 @@ class RayModel:
         return True
 
     def fail_queued(self, exc: ServiceUnavailable) -> None:
-        """Requests wait in Ray's queues, not here: nothing to fail."""
+        """Fail the requests waiting in the line when no replica is ready to take them (used
+        when stopping); those sent to Ray are Ray's to answer."""
+        if self.ready_workers == 0:
+            self.gate.fail_all(exc)
 
     async def stop(self) -> None:
         self.target = 0
+        self.gate.fail_all(ServiceUnavailable(f"Model {self.spec.name} is shutting down"))
         if self._deploying is not None:
             await asyncio.gather(self._deploying, return_exceptions=True)
         if self.deployed:

@@ -123,3 +123,19 @@ def test_gate_admits_its_room_in_order_and_passes_on_a_place_given_up(
         await asyncio.gather(fourth, fifth)
 
     asyncio.run(scenario())
+
+
+def test_gate_answers_its_line_when_the_model_goes(ray_engine: ModuleType) -> None:
+    from ocrserve.errors import ServiceUnavailable
+
+    async def scenario() -> None:
+        gate = ray_engine.Gate(room=1, queue_size=5)
+        await gate.enter()
+        waiting = [asyncio.create_task(gate.enter()) for _ in range(3)]
+        await asyncio.sleep(0)
+        gate.fail_all(ServiceUnavailable("Model rec is shutting down"))
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert [str(r) for r in results] == ["Model rec is shutting down"] * 3
+        assert (gate.inside, gate.waiting) == (1, 0)
+
+    asyncio.run(scenario())
