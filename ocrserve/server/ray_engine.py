@@ -536,6 +536,39 @@ class RayModel:
                 self.metrics.forget_worker(self.spec.name, self.spec.version, number)
 
 
+def _state(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _serve_states() -> tuple[dict[Deployment, int], dict[str, str]]:
+    """RUNNING replicas per (application, replica deployment), and the messages of
+    DEPLOY_FAILED applications: what ``serve.status()`` says, read from the controller's
+    details as they come. ``serve.status()`` parses them into pydantic models first, which
+    pickles every deployment's request router class again on each call: 11.5 ms against 3.9
+    on this project's 2-core machine, four times a second, in the server's process (the
+    server's CPU per request at one client: 4.3-5.9 ms before, 3.4-4.1 after)."""
+    from ray.serve.context import _get_global_client
+
+    from ocrserve.server.ray_replica import is_replica_deployment
+
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is None:  # Serve not started yet
+        return {}, {}
+    applications = client.get_serve_details().get("applications") or {}
+    failed = {
+        name: app.get("message") or "DEPLOY_FAILED"
+        for name, app in applications.items()
+        if _state(app.get("status")) == "DEPLOY_FAILED"
+    }
+    running = {
+        (name, dep_name): sum(_state(r.get("state")) == "RUNNING" for r in dep.get("replicas", ()))
+        for name, app in applications.items()
+        for dep_name, dep in (app.get("deployments") or {}).items()
+        if is_replica_deployment(dep_name)
+    }
+    return running, failed
+
+
 def _rss(pid: int) -> int:
     """Resident bytes of a process of this machine (0 when it is gone)."""
     try:
@@ -602,23 +635,9 @@ class RayEngine(Engine):
     ) -> tuple[dict[Deployment, int], dict[Deployment, list[dict[str, Any]]], dict[str, str]]:
         """Serve's RUNNING replica counts and the replica actors, per (application,
         deployment), and the messages of failed applications."""
-        from ocrserve.server.ray_replica import is_replica_deployment, replica_actors
+        from ocrserve.server.ray_replica import replica_actors
 
-        status = serve.status()
-        failed = {
-            name: app.message or "DEPLOY_FAILED"
-            for name, app in status.applications.items()
-            if str(getattr(app.status, "value", app.status)) == "DEPLOY_FAILED"
-        }
-        running = {
-            (name, dep_name): sum(
-                n for s, n in dep.replica_states.items()
-                if str(getattr(s, "value", s)) == "RUNNING"
-            )
-            for name, app in status.applications.items()
-            for dep_name, dep in app.deployments.items()
-            if is_replica_deployment(dep_name)
-        }  # fmt: skip
+        running, failed = _serve_states()
         if self._client:  # Ray Client: the actor table is read by a task in the cluster
             if self._lister is None:
                 self._lister = ray.remote(num_cpus=0)(replica_actors)
