@@ -146,20 +146,41 @@ class Gate:
     def can_wait(self) -> bool:
         return len(self._waiting) < self.queue_size
 
-    async def enter(self) -> None:
-        """Wait for room (`can_wait` said there is a place in the line)."""
+    def join(self) -> asyncio.Future[None] | None:
+        """Enter at once (None), or take a place in the line (a future, done when let in).
+        Synchronous, with `can_wait` before it: no other request can take the place between
+        the check and the join."""
         if self.enter_now():
-            return
+            return None
         turn = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
+        return turn
+
+    async def enter(self) -> None:
+        """`join`, and wait for the turn (giving it back if cancelled)."""
+        turn = self.join()
         try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.leave()  # let in just as it gave up: pass the place on
-            else:
-                self._waiting.remove(turn)
+            await self.wait(turn)
+        except BaseException:
+            self.release(turn)
             raise
+
+    @staticmethod
+    async def wait(turn: asyncio.Future[None] | None) -> None:
+        """Wait for the place `join` gave."""
+        if turn is not None:
+            await turn
+
+    def release(self, turn: asyncio.Future[None] | None) -> None:
+        """Give back what `join` gave, whatever became of it: a place inside is left (and
+        passed on), a place in the line is left, a turn failed by `fail_all` is nothing."""
+        if turn is None or (turn.done() and not turn.cancelled() and turn.exception() is None):
+            self.leave()
+            return
+        if turn in self._waiting:
+            self._waiting.remove(turn)
+        if not turn.done():
+            turn.cancel()
 
     def leave(self) -> None:
         self.inside -= 1
@@ -356,12 +377,11 @@ class RayModel:
         # One request at a time skips @serve.batch's queue (`OcrReplica.predict_one`).
         method = self._handle.predict if self.config.batch_size > 1 else self._handle.predict_one
 
+        turn = self.gate.join()  # the place is taken now, before any other request's check
+
         async def through_gate() -> Any:
-            await self.gate.enter()
-            try:
-                return await method.remote((body, options))
-            finally:
-                self.gate.leave()
+            await self.gate.wait(turn)
+            return await method.remote((body, options))
 
         try:
             answer = await asyncio.wait_for(through_gate(), timeout)
@@ -378,6 +398,8 @@ class RayModel:
                 f"Ray could not serve model {self.spec.name}: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"
             ) from None
+        finally:
+            self.gate.release(turn)
         # The replica's batch is the handler's time (as a local worker's round trip); the rest,
         # Serve's routing and queues and the batch's gathering, is the queue's.
         total = time.perf_counter() - started

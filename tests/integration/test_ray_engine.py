@@ -5,8 +5,10 @@ test_management_api.py, parametrised by engine."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocrserve.archives.bundled import build_bundled_archive
@@ -240,10 +243,26 @@ def test_requests_beyond_the_replicas_room_wait_in_the_job_queue(
     )  # fmt: skip
     try:
         server.wait_healthy()
-        page = (DEMO / "demo_text_det.jpg").read_bytes()
+        # A page of 3 x 3 demo pages (one thread: about a second each), and the 10 requests
+        # sent together: all arrive while the first 4 are in the replica.
+        demo = Image.open(DEMO / "demo_text_det.jpg").convert("RGB")
+        tiled = Image.new("RGB", (3 * demo.width, 3 * demo.height))
+        for i in range(9):
+            tiled.paste(demo, (i % 3 * demo.width, i // 3 * demo.height))
+        buf = io.BytesIO()
+        tiled.save(buf, "JPEG")
+        page = buf.getvalue()
         url = f"{server.url}/predictions/ppocr_det"
+        together = threading.Barrier(10)
+
+        def call(_: int) -> httpx.Response:
+            with httpx.Client(timeout=120) as client:
+                client.get(f"{server.url}/ping")  # the connection is open before the barrier
+                together.wait()
+                return client.post(url, content=page)
+
         with ThreadPoolExecutor(10) as pool:
-            answers = list(pool.map(lambda _: httpx.post(url, content=page, timeout=120), [0] * 10))
+            answers = list(pool.map(call, range(10)))
         codes = [a.status_code for a in answers]
         assert set(codes) == {200, 503} and 6 <= codes.count(200) <= 9, codes
         for answer in answers:

@@ -139,3 +139,28 @@ def test_gate_answers_its_line_when_the_model_goes(ray_engine: ModuleType) -> No
         assert (gate.inside, gate.waiting) == (1, 0)
 
     asyncio.run(scenario())
+
+
+def test_gate_places_are_taken_when_checked_and_given_back_whatever_became_of_them(
+    ray_engine: ModuleType,
+) -> None:
+    """Requests arriving in one step of the loop: each check and join happen together, so the
+    line never grows past its size (the join used to happen later, in the request's task)."""
+
+    async def scenario() -> None:
+        gate = ray_engine.Gate(room=1, queue_size=2)
+        turns, refused = [], 0
+        for _ in range(5):
+            if gate.can_wait():
+                turns.append(gate.join())
+            else:
+                refused += 1
+        assert (refused, gate.inside, gate.waiting) == (2, 1, 2) and turns[0] is None
+        gate.release(turns[2])  # the last in line gives up before its turn
+        assert (gate.inside, gate.waiting) == (1, 1) and turns[2].cancelled()
+        gate.release(turns[0])  # the one inside is done: the next is let in
+        assert turns[1].done() and (gate.inside, gate.waiting) == (1, 0)
+        gate.release(turns[1])
+        assert (gate.inside, gate.waiting) == (0, 0)
+
+    asyncio.run(scenario())
