@@ -63,6 +63,14 @@ class ServedModel(Protocol):
     def describe(self, default_version: str) -> dict[str, Any]: ...
 
 
+def queue_full(name: str, size: int) -> ServiceUnavailable:
+    """TorchServe's 503 for a model whose job queue (``job_queue_size``) is full."""
+    return ServiceUnavailable(
+        f'Model "{name}" has no worker to serve inference request: its job queue is full '
+        f"(job_queue_size={size})."
+    )
+
+
 class ModelRuntime:
     """One served model version: its queue, supervisors and state."""
 
@@ -150,10 +158,7 @@ class ModelRuntime:
             raise self.unserved()
         job = Job(body, asyncio.get_running_loop().create_future(), options=options)
         if not self.queue.put(job):
-            raise ServiceUnavailable(
-                f'Model "{self.spec.name}" has no worker to serve inference request: its job '
-                f"queue is full (job_queue_size={self.queue.maxsize})."
-            )
+            raise queue_full(self.spec.name, self.queue.maxsize)
         await job.future
         return job
 

@@ -39,7 +39,7 @@ from ocrserve.errors import (
     error_from_name,
 )
 from ocrserve.server.devices import threads_per_worker
-from ocrserve.server.engine import Engine, ServedModel
+from ocrserve.server.engine import Engine, ServedModel, queue_full
 from ocrserve.server.supervisor import EngineMetrics, Job
 from ocrserve.settings import ModelConfig, Settings
 
@@ -136,13 +136,6 @@ class Gate:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def enter_now(self) -> bool:
-        """Enter at once if there is room and nobody waits (False otherwise)."""
-        if self.inside < self.room and not self._waiting:
-            self.inside += 1
-            return True
-        return False
-
     def can_wait(self) -> bool:
         return len(self._waiting) < self.queue_size
 
@@ -150,20 +143,12 @@ class Gate:
         """Enter at once (None), or take a place in the line (a future, done when let in).
         Synchronous, with `can_wait` before it: no other request can take the place between
         the check and the join."""
-        if self.enter_now():
+        if self.inside < self.room and not self._waiting:
+            self.inside += 1
             return None
         turn = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         return turn
-
-    async def enter(self) -> None:
-        """`join`, and wait for the turn (giving it back if cancelled)."""
-        turn = self.join()
-        try:
-            await self.wait(turn)
-        except BaseException:
-            self.release(turn)
-            raise
 
     @staticmethod
     async def wait(turn: asyncio.Future[None] | None) -> None:
@@ -367,10 +352,7 @@ class RayModel:
             if self._handle is None:
                 raise self.unserved()
         if not self.gate.can_wait():
-            raise ServiceUnavailable(
-                f'Model "{self.spec.name}" has no worker to serve inference request: its job '
-                f"queue is full (job_queue_size={self.settings.job_queue_size})."
-            )
+            raise queue_full(self.spec.name, self.settings.job_queue_size)
         job = Job(body, asyncio.get_running_loop().create_future(), options=options)
         started = time.perf_counter()
         timeout = self.config.response_timeout

@@ -164,6 +164,8 @@ class Normalize:
         self.to_rgb = to_rgb
         self._mean64 = self.mean.astype(np.float64)
         self._stdinv64 = 1 / self.std.astype(np.float64)
+        #: The same arithmetic once per uint8 value (256 rows), looked up per pixel.
+        self._table = self._apply(np.arange(256)[:, None])
 
     def __call__(self, results: Results) -> Results:
         img = results["img"]
@@ -171,8 +173,7 @@ class Normalize:
             img = img[:, :, ::-1]
         channels = 1 if img.ndim == 2 else img.shape[2]
         if img.dtype == np.uint8 and channels == self.mean.size:
-            # The same arithmetic once per pixel value (256 rows), looked up per pixel.
-            out = lookup_channels(img, self._apply(np.arange(256)[:, None]), planar=False)
+            out = lookup_channels(img, self._table, planar=False)
             results["img"] = out.reshape(img.shape)
         else:
             results["img"] = np.ascontiguousarray(self._apply(img))

@@ -89,16 +89,27 @@ def test_replicas_hold_four_requests_or_two_batches(ray_engine: ModuleType, tmp_
     assert _model(ray_engine, tmp_path, batch_size=8)._options()["max_ongoing_requests"] == 16
 
 
+async def _enter(gate: Any) -> None:
+    """A request's way through the gate (as `RayModel.submit`): join, wait, and give the place
+    back if the wait is cancelled."""
+    turn = gate.join()
+    try:
+        await gate.wait(turn)
+    except BaseException:
+        gate.release(turn)
+        raise
+
+
 def test_gate_admits_its_room_in_order_and_passes_on_a_place_given_up(
     ray_engine: ModuleType,
 ) -> None:
     async def scenario() -> None:
         gate = ray_engine.Gate(room=1, queue_size=2)
-        await gate.enter()
+        await _enter(gate)
         order: list[str] = []
 
         async def wait(name: str) -> None:
-            await gate.enter()
+            await _enter(gate)
             order.append(name)
 
         first, second = asyncio.create_task(wait("first")), asyncio.create_task(wait("second"))
@@ -130,8 +141,8 @@ def test_gate_answers_its_line_when_the_model_goes(ray_engine: ModuleType) -> No
 
     async def scenario() -> None:
         gate = ray_engine.Gate(room=1, queue_size=5)
-        await gate.enter()
-        waiting = [asyncio.create_task(gate.enter()) for _ in range(3)]
+        await _enter(gate)
+        waiting = [asyncio.create_task(_enter(gate)) for _ in range(3)]
         await asyncio.sleep(0)
         gate.fail_all(ServiceUnavailable("Model rec is shutting down"))
         results = await asyncio.gather(*waiting, return_exceptions=True)
