@@ -7,7 +7,9 @@
    with 10 requests and stops it after): one client at concurrency 1 (``--count`` requests),
    then at ``--concurrency`` (default 8). Printed: per engine the median p50 and throughput of
    the rounds, and Ray's ratio to local per round (median, min-max). The target: Ray p50 <=
-   1.15x local at concurrency 1.
+   1.15x local at concurrency 1. Then where one client's time goes: the server's mean time per
+   request, and its queue part, from its own metrics (``ts_inference_latency_microseconds``,
+   ``ts_queue_latency_microseconds``), read before and after the one-client run.
 2. Replicas: ``--compute-model`` (default ppocr_det, one thread per worker) on the Ray engine
    with 1 then 2 replicas, throughput at ``--concurrency``.
 3. Floor (``--floor``): what one call costs Ray itself, with no model and no HTTP: a 20 KB
@@ -15,7 +17,11 @@
    a plain Ray actor call, as a Serve handle over its gRPC channel (the engine's path) and as
    a Serve handle's actor task (``--no-ray-replica-grpc``); ``--rounds`` alternating rounds of
    ``--count`` calls, p50 per round. The 1.15x target leaves 0.15x the local p50 for all of
-   Ray's path: this says how much of that Ray's own hop takes.
+   Ray's path: this says how much of that Ray's own hop takes. ``--floor-work-ms 0 16`` times
+   each path also with a replica that is busy for that long (SHA-256 over a buffer in a thread of
+   its own, which releases the GIL as the model does), as the engine's replica is while it
+   predicts: printed is the p50 of (round trip - the work the replica measured), the hop's cost
+   when the replica's CPU is busy too.
 
 Usage (from the repository root, not from benchmarks/, whose ray.py would shadow Ray; needs
 the ocrserve[ray] extra):
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import statistics
 import sys
@@ -47,13 +54,31 @@ def overhead(engine_args: list[str], args: argparse.Namespace) -> dict[str, Any]
     try:
         url = server.predictions(args.model)
         load(url, [image], 1, 10, 120)  # warm up
+        before = server_sums(server.server.metrics_url, args.model)
         one = load(url, [image], 1, args.count, 300)
+        after = server_sums(server.server.metrics_url, args.model)
+        count = after["ts_inference_requests_total"] - before["ts_inference_requests_total"]
+        for key, name in (("server_ms", "inference"), ("queue_ms", "queue")):
+            counter = f"ts_{name}_latency_microseconds"
+            one[key] = (after[counter] - before[counter]) / 1e3 / count
         many = load(url, [image], args.concurrency, 2 * args.count, 300)
     finally:
         server.stop()
     for res in (one, many):
         res.pop("latencies_ms", None)
     return {"c1": one, f"c{args.concurrency}": many}
+
+
+def server_sums(metrics_url: str, model: str) -> dict[str, float]:
+    """The server's per-request counters for ``model``, summed over versions (its /metrics)."""
+    names = ("ts_inference_requests_total", "ts_inference_latency_microseconds",
+             "ts_queue_latency_microseconds")  # fmt: skip
+    sums = dict.fromkeys(names, 0.0)
+    for line in httpx.get(f"{metrics_url}/metrics", timeout=30).text.splitlines():
+        name, _, rest = line.partition("{")
+        if name in sums and f'model_name="{model}"' in rest:
+            sums[name] += float(rest.rsplit(" ", 1)[1])
+    return sums
 
 
 def replicas(ray_args: list[str], args: argparse.Namespace) -> dict[int, dict[str, Any]]:
@@ -81,18 +106,26 @@ def floor(address: str, args: argparse.Namespace) -> dict[str, list[float]]:
     import ray
     from ray import serve
 
+    async def answer(request: tuple[bytes, dict[str, Any]]) -> dict[str, float]:
+        """At once, or after ``work_ms`` of CPU in an executor thread (as the engine's replica)."""
+        work_ms = request[1].get("work_ms", 0)
+        if not work_ms:
+            return {"n": len(request[0]), "work_ms": 0.0}
+        worked = await asyncio.get_running_loop().run_in_executor(None, burn, work_ms)
+        return {"n": len(request[0]), "work_ms": worked}
+
     @serve.deployment(
         name="floor", max_ongoing_requests=1, ray_actor_options={"num_cpus": 0},
         logging_config={"enable_access_log": False},  # as the engine's replicas
     )  # fmt: skip
     class Echo:
-        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, int]:
-            return {"n": len(request[0])}
+        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, float]:
+            return await answer(request)
 
     @ray.remote(num_cpus=0)
     class Plain:
-        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, int]:
-            return {"n": len(request[0])}
+        async def predict_one(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, float]:
+            return await answer(request)
 
     ray.init(address=address, logging_level="ERROR")
     try:
@@ -107,26 +140,42 @@ def floor(address: str, args: argparse.Namespace) -> dict[str, list[float]]:
         }
         body = os.urandom(20_000)
 
-        async def p50(call: Any) -> float:
+        async def p50(call: Any, work_ms: float) -> float:
             times = []
             for i in range(args.count + 20):
                 started = time.perf_counter()
-                await call((body, {}))
+                reply = await call((body, {"work_ms": work_ms}))
                 if i >= 20:  # warm-up
-                    times.append((time.perf_counter() - started) * 1000)
+                    times.append((time.perf_counter() - started) * 1000 - reply["work_ms"])
             return statistics.median(times)
 
+        cases = [(name, work) for work in args.floor_work_ms for name in calls]
+
         async def run() -> dict[str, list[float]]:
-            out: dict[str, list[float]] = {name: [] for name in calls}
+            out: dict[str, list[float]] = {label(*case): [] for case in cases}
             for r in range(args.rounds):
-                for name in calls if r % 2 == 0 else reversed(calls):
-                    out[name].append(await p50(calls[name]))
+                for name, work in cases if r % 2 == 0 else reversed(cases):
+                    out[label(name, work)].append(await p50(calls[name], work))
             return out
 
         return asyncio.run(run())
     finally:
         serve.delete("ocrserve-floor")
         ray.shutdown()
+
+
+def label(path: str, work_ms: float) -> str:
+    return path if not work_ms else f"{path}, replica busy {work_ms:g} ms"
+
+
+def burn(ms: float) -> float:
+    """About ``ms`` of one core's time in SHA-256 (which releases the GIL); the ms it took."""
+    block = bytes(1 << 16)
+    started = time.perf_counter()
+    end = started + ms / 1000
+    while time.perf_counter() < end:
+        hashlib.sha256(block).digest()
+    return (time.perf_counter() - started) * 1000
 
 
 def spread(values: list[float], digits: int = 2) -> str:
@@ -145,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-replicas", action="store_true", help="without part 2")
     parser.add_argument("--floor", action="store_true", help="part 3 as well")
     parser.add_argument("--floor-only", action="store_true", help="only part 3")
+    parser.add_argument("--floor-work-ms", type=float, nargs="+", default=[0.0],
+                        help="part 3, replica busy this long (0: answers at once)")  # fmt: skip
     args = parser.parse_args(argv)
     c = f"c{args.concurrency}"
     cluster = RayCluster(nodes=1)
@@ -169,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         cluster.stop()
     if floors:
-        print(f"\nOne call's round trip, 20 KB argument, immediate answer, {args.rounds} "
+        print(f"\nOne call's round trip less the replica's work, 20 KB argument, {args.rounds} "
               f"rounds of {args.count} calls: p50 ms, median (min-max) over rounds\n")  # fmt: skip
         print(md_table(["path", "p50 ms"], [[name, spread(v)] for name, v in floors.items()]))
         if args.floor_only:
@@ -195,6 +246,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(md_table(["clients", "local p50 ms", "ray p50 ms", "p50 ratio", "ray - local ms",
                     "local req/s", "ray req/s", "req/s ratio", "errors l/r"], rows))  # fmt: skip
+    print(
+        "\nWhere one client's time goes, per engine, ms (median (min-max) over rounds): the "
+        "client's p50, and the server's means per request from its own metrics: the whole "
+        "request, its queue (local: the job queue; Ray: the handle's round trip less the "
+        "replica's own time) and the rest (local: the worker's round trip; Ray: the replica's "
+        "time), both with the route's own work\n"
+    )
+    print(md_table(["engine", "client p50", "server", "queue", "server - queue"], [
+        [name, spread([r["c1"]["p50"] for r in rounds[name]]),
+         spread([r["c1"]["server_ms"] for r in rounds[name]]),
+         spread([r["c1"]["queue_ms"] for r in rounds[name]]),
+         spread([r["c1"]["server_ms"] - r["c1"]["queue_ms"] for r in rounds[name]])]
+        for name in engines
+    ]))  # fmt: skip
     if scaled:
         one, two = scaled[1]["rps"], scaled[2]["rps"]
         print(f"\n{args.compute_model} on Ray, 1 thread per replica, {args.concurrency} clients\n")
@@ -204,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n2 vs 1 replicas: {two / one:.2f}x throughput")
         for res in scaled.values():
             res.pop("latencies_ms", None)
-    write_result("ray", {"rounds": rounds, "replicas": scaled})
+    write_result("ray", {"rounds": rounds, "replicas": scaled, "floor": floors})
 
 
 if __name__ == "__main__":
