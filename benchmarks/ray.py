@@ -20,8 +20,8 @@
    Ray's path: this says how much of that Ray's own hop takes. ``--floor-work-ms 0 16`` times
    each path also with a replica that is busy for that long (SHA-256 over a buffer in a thread of
    its own, which releases the GIL as the model does), as the engine's replica is while it
-   predicts: printed is the p50 of (round trip - the work the replica measured), the hop's cost
-   when the replica's CPU is busy too.
+   predicts: printed is the p50 of (round trip - the replica's time around its executor call,
+   as the engine's ``batch_s``), the hop's cost when the replica's CPU is busy too.
 
 Usage (from the repository root, not from benchmarks/, whose ray.py would shadow Ray; needs
 the ocrserve[ray] extra):
@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 from harness import REPO, Ocrserve, load, log, md_table, model_archive, write_result
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(REPO))
 from tests.ray_cluster import RayCluster  # noqa: E402  (the tests' loopback cluster)
@@ -57,7 +58,7 @@ def overhead(engine_args: list[str], args: argparse.Namespace) -> dict[str, Any]
         before = server_sums(server.server.metrics_url, args.model)
         one = load(url, [image], 1, args.count, 300)
         after = server_sums(server.server.metrics_url, args.model)
-        count = after["ts_inference_requests_total"] - before["ts_inference_requests_total"]
+        count = after["ts_inference_requests"] - before["ts_inference_requests"]
         for key, name in (("server_ms", "inference"), ("queue_ms", "queue")):
             counter = f"ts_{name}_latency_microseconds"
             one[key] = (after[counter] - before[counter]) / 1e3 / count
@@ -70,14 +71,18 @@ def overhead(engine_args: list[str], args: argparse.Namespace) -> dict[str, Any]
 
 
 def server_sums(metrics_url: str, model: str) -> dict[str, float]:
-    """The server's per-request counters for ``model``, summed over versions (its /metrics)."""
-    names = ("ts_inference_requests_total", "ts_inference_latency_microseconds",
+    """The server's per-request counters for ``model``, summed over versions (its /metrics),
+    by the parser's family names (which drop "_total")."""
+    names = ("ts_inference_requests", "ts_inference_latency_microseconds",
              "ts_queue_latency_microseconds")  # fmt: skip
     sums = dict.fromkeys(names, 0.0)
-    for line in httpx.get(f"{metrics_url}/metrics", timeout=30).text.splitlines():
-        name, _, rest = line.partition("{")
-        if name in sums and f'model_name="{model}"' in rest:
-            sums[name] += float(rest.rsplit(" ", 1)[1])
+    text = httpx.get(f"{metrics_url}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name in sums:
+            sums[family.name] += sum(
+                sample.value for sample in family.samples
+                if sample.labels.get("model_name") == model
+            )  # fmt: skip
     return sums
 
 
@@ -107,12 +112,14 @@ def floor(address: str, args: argparse.Namespace) -> dict[str, list[float]]:
     from ray import serve
 
     async def answer(request: tuple[bytes, dict[str, Any]]) -> dict[str, float]:
-        """At once, or after ``work_ms`` of CPU in an executor thread (as the engine's replica)."""
+        """At once, or after ``work_ms`` of CPU in an executor thread; the time reported is
+        taken around the executor call, as the engine's replica takes its ``batch_s``."""
         work_ms = request[1].get("work_ms", 0)
         if not work_ms:
             return {"n": len(request[0]), "work_ms": 0.0}
-        worked = await asyncio.get_running_loop().run_in_executor(None, burn, work_ms)
-        return {"n": len(request[0]), "work_ms": worked}
+        started = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(None, burn, work_ms)
+        return {"n": len(request[0]), "work_ms": (time.perf_counter() - started) * 1000}
 
     @serve.deployment(
         name="floor", max_ongoing_requests=1, ray_actor_options={"num_cpus": 0},
@@ -168,14 +175,12 @@ def label(path: str, work_ms: float) -> str:
     return path if not work_ms else f"{path}, replica busy {work_ms:g} ms"
 
 
-def burn(ms: float) -> float:
-    """About ``ms`` of one core's time in SHA-256 (which releases the GIL); the ms it took."""
+def burn(ms: float) -> None:
+    """About ``ms`` of one core's time in SHA-256 (which releases the GIL)."""
     block = bytes(1 << 16)
-    started = time.perf_counter()
-    end = started + ms / 1000
+    end = time.perf_counter() + ms / 1000
     while time.perf_counter() < end:
         hashlib.sha256(block).digest()
-    return (time.perf_counter() - started) * 1000
 
 
 def spread(values: list[float], digits: int = 2) -> str:
