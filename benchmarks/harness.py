@@ -176,6 +176,7 @@ def extracted(location: str) -> Path:
 def _inprocess_child(conn: Any, model_dir: str, threads: int, body: bytes, n: int) -> None:
     """Load like a worker does, then time decode + predict (the worker's whole job) ``n`` times."""
     from ocrserve.server import worker
+    from ocrserve.settings import InputLimits
 
     worker.limit_threads(threads)
     worker._import_opencv().setNumThreads(threads)
@@ -184,7 +185,7 @@ def _inprocess_child(conn: Any, model_dir: str, threads: int, body: bytes, n: in
     predictor = load_predictor(model_dir, threads)
     worker.set_torch_threads(threads)
     for _ in range(3):
-        worker._answer(predictor, [body], 40_000_000)
+        worker._answer(predictor, [body], InputLimits())
     total, predict_only = [], []
     from ocrserve.imaging import decode
 

@@ -23,6 +23,7 @@ __all__ = [
     "OPTIONS",
     "Option",
     "check_pinned",
+    "document_pages",
     "options_for",
     "parse_options",
     "parse_pages",
@@ -44,6 +45,8 @@ class Option:
     tasks: frozenset[str]
     minimum: float | None = None
     maximum: float | None = None
+    #: The values a string option may take (None: any).
+    choices: tuple[str, ...] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The option's JSON schema (OpenAPI 3.0 subset)."""
@@ -55,6 +58,8 @@ class Option:
             out["maximum"] = self.maximum
         if self.name == "pages":
             out["pattern"] = _PAGES_PATTERN
+        if self.choices is not None:
+            out["enum"] = list(self.choices)
         return out
 
 
@@ -117,12 +122,29 @@ OPTIONS: tuple[Option, ...] = (
         "PDF or multi-page TIFF input: the pages to read, from 1, e.g. '1-3,5' (default: all).",
         _ALL,
     ),
+    Option(
+        "text_layer",
+        str,
+        "PDF input: 'auto' (default) answers a born-digital page from its own text layer "
+        '(exact text, boxes from the PDF, lines marked "source": "text_layer") when that '
+        "layer is visible, mapped to Unicode and covers the page, and OCRs the other pages; "
+        "'ocr' OCRs every page; 'only' never OCRs (pages without a usable layer have no lines).",
+        frozenset({"e2e"}),
+        choices=("auto", "ocr", "only"),
+    ),
+    Option(
+        "page_image",
+        bool,
+        "PDF or multi-page TIFF input: each page's entry also carries the page as the model "
+        "saw it, a JPEG data URI in 'image' (longer side at most 1280 px), for viewers.",
+        _ALL,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
 
 #: Options that the document reader (PDF, multi-page TIFF) takes, not the model.
-DOCUMENT_OPTIONS = frozenset({"dpi", "pages"})
+DOCUMENT_OPTIONS = frozenset({"dpi", "pages", "text_layer", "page_image"})
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -161,6 +183,9 @@ def _coerce(option: Option, value: Any) -> Any:
             raise InvalidInput(f"Option '{name}' must be a string, not {value!r}.")
         if name == "pages":
             parse_pages(value)
+        if option.choices is not None and value.strip() not in option.choices:
+            allowed = ", ".join(option.choices)
+            raise InvalidInput(f"Option '{name}' must be one of {allowed}, not {value!r}.")
         return value.strip()
     number: float | int
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -200,7 +225,10 @@ def parse_options(
         option = allowed.get(name)
         if option is None:
             known = ", ".join(sorted(allowed))
-            raise InvalidInput(f"Unknown option '{name}' for a {task} model (options: {known}).")
+            article = "an" if task[0] in "aeiou" else "a"
+            raise InvalidInput(
+                f"Unknown option '{name}' for {article} {task} model (options: {known})."
+            )
         typed = _coerce(option, value)
         if name in pinned and typed != pinned[name]:
             raise InvalidInput(
@@ -234,3 +262,20 @@ def parse_pages(spec: str) -> list[tuple[int, int]]:
             raise InvalidInput(f"Option 'pages' has an empty or invalid range {part.strip()!r}.")
         ranges.append((a, b))
     return ranges
+
+
+#: How the documents a request may carry start: a PDF, a TIFF (either byte order).
+_DOCUMENT_MAGIC = (b"%PDF-", b"II*\x00", b"MM\x00*")
+
+
+def document_pages(body: bytes, options: Mapping[str, Any], max_pages: int) -> int:
+    """How many pages a request may make a model read: 1 for an image; for a PDF or TIFF the
+    pages its ``pages`` option selects, else ``max_pages`` (its page count is not known before
+    a worker opens it)."""
+    if not body.startswith(_DOCUMENT_MAGIC):
+        return 1
+    spec = options.get("pages")
+    if isinstance(spec, str) and spec:
+        selected = {n for a, b in parse_pages(spec) for n in range(a, min(b, a + max_pages) + 1)}
+        return max(1, min(len(selected), max_pages))
+    return max(1, max_pages)

@@ -143,7 +143,7 @@ class Settings:
     )
     pdf_render_timeout: float = field(
         default=60.0,
-        metadata=_opt("Seconds all the pages of one PDF may take to render, in all."),
+        metadata=_opt("Seconds one page of a PDF may take to render."),
     )
     pdf_allow_javascript: bool = field(
         default=False,

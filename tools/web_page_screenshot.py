@@ -3,8 +3,10 @@
 the end-to-end model ``ocr``, one line hovered, in headless Chromium (Debian's chromium and
 chromium-driver, through Selenium). A real server is started on free loopback ports with token
 authorization on; the key goes into the page as a user would give it (sessionStorage).
+With ``--pdf``, docs/web-page-pdf.png: a three-page PDF made here (the demo image as a scanned
+page, then two pages of text), read page by page.
 
-Usage: python tools/web_page_screenshot.py [--out docs/web-page.png] [--width 1200]
+Usage: python tools/web_page_screenshot.py [--pdf] [--out docs/web-page.png] [--width 1200]
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support.ui import WebDriverWait
@@ -32,11 +34,32 @@ FLAGS = (
 )  # fmt: skip
 
 
+def _text_page(lines: list[str]) -> Image.Image:
+    page = Image.new("RGB", (900, 80 + 90 * len(lines)), "white")
+    font = ImageFont.load_default(size=52)  # Pillow's bundled font: the same on every machine
+    for n, line in enumerate(lines):
+        ImageDraw.Draw(page).text((60, 40 + 90 * n), line, fill="black", font=font)
+    return page
+
+
+def _pdf(path: Path) -> Path:
+    """The demo image as a scanned page, then two pages of text, at 150 dpi."""
+    pages = [
+        Image.open(REPO / "demo" / "demo_text_det.jpg").convert("RGB"),
+        _text_page(["Each page is shown", "as soon as it is read"]),
+        _text_page(["with its own time"]),
+    ]
+    pages[0].save(path, "PDF", save_all=True, append_images=pages[1:], resolution=150.0)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "docs" / "web-page.png"))
+    parser.add_argument("--pdf", action="store_true", help="take docs/web-page-pdf.png")
+    parser.add_argument("--out")
     parser.add_argument("--width", type=int, default=1200)
     args = parser.parse_args()
+    out = args.out or str(REPO / "docs" / ("web-page-pdf.png" if args.pdf else "web-page.png"))
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
         print("needs chromium and chromedriver: apt-get install -y chromium chromium-driver",
@@ -64,9 +87,12 @@ def main() -> int:
                 driver.get(server.url + "/")
                 wait = WebDriverWait(driver, 60)
                 wait.until(lambda d: d.find_element("id", "model").is_enabled())
-                driver.find_element("id", "files").send_keys(
-                    str(REPO / "demo" / "demo_text_det.jpg")
+                upload = (
+                    _pdf(Path(tmp) / "scan.pdf")
+                    if args.pdf
+                    else REPO / "demo" / "demo_text_det.jpg"
                 )
+                driver.find_element("id", "files").send_keys(str(upload))
                 wait.until(lambda d: d.find_elements("css selector", ".card[data-state=done]"))
                 line = driver.find_elements("css selector", ".lines li")[1]
                 ActionChains(driver).move_to_element(line).perform()
@@ -82,8 +108,8 @@ def main() -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     image = image.crop((0, 0, image.width, min(image.height, int(bottom) + 8)))
     image = image.quantize(colors=128, dither=Image.Dither.NONE)
-    image.save(args.out, optimize=True)
-    print(f"{args.out}: {image.width}x{image.height}, {Path(args.out).stat().st_size // 1024} KiB")
+    image.save(out, optimize=True)
+    print(f"{out}: {image.width}x{image.height}, {Path(out).stat().st_size // 1024} KiB")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -17,8 +17,11 @@ from ocrserve.client.connection import (
     Keys,
     RetryPolicy,
     Server,
+    Tries,
+    raise_for_answer,
 )
-from ocrserve.client.results import Result
+from ocrserve.client.pages import PageReader, stream_headers
+from ocrserve.client.results import Page, Result
 from ocrserve.client.sync_client import Progress
 from ocrserve.errors import OcrServeError
 
@@ -85,6 +88,21 @@ class AsyncClient:
 
         return list(await asyncio.gather(*(one(i) for i in items)))
 
+    def predict_pages(
+        self,
+        model: str,
+        document: ImageInput,
+        version: str | None = None,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> AsyncGenerator[Page, None]:
+        """See `Client.predict_pages`: ``async for page in client.predict_pages(...)``. Leaving
+        the loop early closes the answer once the generator is collected; ``async with
+        contextlib.aclosing(client.predict_pages(...)) as pages`` closes it at once."""
+        call = self._calls.predict(model, document, version, options)
+        return self._pages(call, progress)
+
     async def ping(self) -> str:
         return str(await self._send(self._calls.ping()))
 
@@ -126,8 +144,7 @@ class AsyncClient:
         return str(await self._send(self._calls.unregister(model, version)))
 
     async def _send(self, call: Call) -> Any:
-        attempt = 0
-        reread = False
+        tries = Tries(call, self.retry, self.keys)
         while True:
             try:
                 response = await self._http.request(
@@ -136,12 +153,36 @@ class AsyncClient:
                 )  # fmt: skip
                 return call.result(response)
             except (OcrServeError, httpx.TransportError) as exc:
-                if isinstance(exc, OcrServeError) and exc.status == 401 and not reread:
-                    reread = True
-                    if self.keys.reread(call.key):
-                        continue
-                attempt += 1
-                delay = self.retry.after(call, exc, attempt)
+                delay = tries.wait(exc)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _pages(self, call: Call, progress: Progress | None) -> AsyncGenerator[Page, None]:
+        tries = Tries(call, self.retry, self.keys)
+        while True:
+            yielded = False
+            try:
+                async with self._http.stream(
+                    call.method, call.url, params=call.params, content=call.content,
+                    headers=stream_headers(self.keys.headers(call.key)),
+                ) as response:  # fmt: skip
+                    reader = PageReader(response, progress)
+                    if not reader.streamed:
+                        await response.aread()
+                        for page in reader.answer(raise_for_answer(response)):
+                            yielded = True
+                            yield page
+                        return
+                    async for line in response.aiter_lines():
+                        streamed = reader.line(line)
+                        if streamed is not None:
+                            yielded = True
+                            yield streamed
+                    reader.finish()
+                    return
+            except (OcrServeError, httpx.TransportError) as exc:
+                delay = None if yielded else tries.wait(exc)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)

@@ -29,6 +29,7 @@ __all__ = [
     "Keys",
     "RetryPolicy",
     "Server",
+    "Tries",
     "describe_failure",
     "image_body",
     "is_retryable",
@@ -65,6 +66,24 @@ class RetryPolicy:
         log.warning("%s %s: %s; retry %d of %d in %.1f s", call.method, call.url,
                     describe_failure(exc), attempt, self.retries, delay)  # fmt: skip
         return delay
+
+
+class Tries:
+    """The tries of one call: after each failure, the seconds to wait before the next one
+    (none after a 401 when the key file now holds another key), or None to give up."""
+
+    def __init__(self, call: Call, policy: RetryPolicy, keys: Keys) -> None:
+        self.call, self.policy, self.keys = call, policy, keys
+        self.attempt = 0
+        self.reread = False
+
+    def wait(self, exc: BaseException) -> float | None:
+        if isinstance(exc, OcrServeError) and exc.status == 401 and not self.reread:
+            self.reread = True
+            if self.keys.reread(self.call.key):
+                return 0.0
+        self.attempt += 1
+        return self.policy.after(self.call, exc, self.attempt)
 
 
 def _url(host: str, port: int) -> str:

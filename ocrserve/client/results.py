@@ -2,8 +2,10 @@
 
 The forms are those of docs/api.md: detection ``{"boundary_result": [[x1, y1, ..., score]]}``,
 recognition ``{"text", "score"}``, end to end ``{"result": [{"box", "box_score", "text",
-"text_score"}]}``; a PDF or multi-page TIFF ``{"pages": [{"page", "width", "height", ...}]}``.
-An answer of another form (an MMOCR model with its own keys) is a `Result` with only ``raw``.
+"text_score"}]}``; a PDF or multi-page TIFF ``{"pages": [{"page", "width", "height", "time_ms",
+"done_at", ...}]}``, a page that could not be read carrying TorchServe's error JSON in
+``"error"``. An answer of another form (an MMOCR model with its own keys) is a `Result` with
+only ``raw``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ocrserve.errors import OcrServeError, error_from_answer
 
 __all__ = [
     "Box",
@@ -21,6 +25,8 @@ __all__ = [
     "Recognition",
     "Result",
     "TextLine",
+    "is_page",
+    "parse_page",
     "parse_result",
 ]
 
@@ -89,12 +95,21 @@ class EndToEnd(Result):
 @dataclass(frozen=True)
 class Page:
     """One page of a document: its number (from 1), its size in pixels as the model saw it
-    (boxes are in these pixels), and the model's answer for it."""
+    (boxes are in these pixels), and the model's answer for it (an empty ``Result({})`` when
+    the page could not be read: then ``error`` says why). ``time_ms`` is the worker's render
+    and read time of the page, ``done_at`` the Unix time the server finished it, ``image`` the
+    page as a ``data:`` URI when the request set ``page_image=true``; None when not sent.
+    ``raw`` is the page's JSON."""
 
     number: int
     width: int
     height: int
     result: Result
+    error: OcrServeError | None = None
+    time_ms: float | None = None
+    done_at: float | None = None
+    image: str | None = None
+    raw: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,8 @@ class Document(Result):
 
 
 _PAGE_KEYS = ("page", "width", "height")
+#: The keys of a page entry that are the server's, not the model's answer.
+_PAGE_FIELDS = frozenset({*_PAGE_KEYS, "time_ms", "done_at", "image", "error"})
 
 
 def _score(value: Any) -> float:
@@ -122,11 +139,8 @@ def parse_result(raw: Any) -> Result:
     """The typed view of one answer."""
     if isinstance(raw, dict):
         pages = raw.get("pages")
-        if isinstance(pages, list) and all(
-            isinstance(p, dict) and all(isinstance(p.get(k), int) for k in _PAGE_KEYS)
-            for p in pages
-        ):
-            return Document(raw, [_page(p) for p in pages])
+        if isinstance(pages, list) and all(is_page(p) for p in pages):
+            return Document(raw, [parse_page(p) for p in pages])
         if isinstance(raw.get("boundary_result"), list):
             return Detection(raw, [Box.from_flat(b) for b in raw["boundary_result"]])
         if isinstance(raw.get("result"), list) and all(
@@ -146,6 +160,38 @@ def parse_result(raw: Any) -> Result:
     return Result(raw)
 
 
-def _page(raw: dict[str, Any]) -> Page:
-    answer = {k: v for k, v in raw.items() if k not in _PAGE_KEYS}
-    return Page(raw["page"], raw["width"], raw["height"], parse_result(answer))
+def is_page(raw: Any) -> bool:
+    """Whether ``raw`` is a document's page entry: a page number, and the page's size unless
+    it carries an error instead."""
+    if not isinstance(raw, dict) or not _is_int(raw.get("page")):
+        return False
+    return isinstance(raw.get("error"), dict) or all(_is_int(raw.get(k)) for k in _PAGE_KEYS)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _optional_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def parse_page(raw: dict[str, Any]) -> Page:
+    """The typed view of one page entry (see `is_page`)."""
+    error = raw.get("error")
+    exc = None
+    if isinstance(error, dict):
+        exc = error_from_answer(_int(error.get("code"), 500), error)
+        result = Result({})
+    else:
+        result = parse_result({k: v for k, v in raw.items() if k not in _PAGE_FIELDS})
+    image = raw.get("image")
+    return Page(
+        raw["page"], _int(raw.get("width"), 0), _int(raw.get("height"), 0), result, exc,
+        _optional_float(raw.get("time_ms")), _optional_float(raw.get("done_at")),
+        image if isinstance(image, str) else None, raw,
+    )  # fmt: skip

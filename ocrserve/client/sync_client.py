@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -19,13 +19,17 @@ from ocrserve.client.connection import (
     Keys,
     RetryPolicy,
     Server,
+    Tries,
+    raise_for_answer,
 )
-from ocrserve.client.results import Result
+from ocrserve.client.pages import PageReader, stream_headers
+from ocrserve.client.results import Page, Result
 from ocrserve.errors import OcrServeError
 
 __all__ = ["Client", "Progress"]
 
-#: ``progress(done, total)``, called after each image of `Client.predict_many`.
+#: ``progress(done, total)``, called after each image of `Client.predict_many` (each page of
+#: `Client.predict_pages`).
 Progress = Callable[[int, int], None]
 
 
@@ -102,6 +106,24 @@ class Client:
         with ThreadPoolExecutor(max(1, concurrency)) as pool:
             return list(pool.map(one, items))
 
+    def predict_pages(
+        self,
+        model: str,
+        document: ImageInput,
+        version: str | None = None,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> Generator[Page, None, None]:
+        """The pages of a PDF or multi-page TIFF (a path or its bytes), each as soon as the
+        server has read it (a streamed answer). ``progress(done, total)`` is called with the
+        page count when the answer starts (``done`` 0) and after each page. A page that could
+        not be read comes with its ``error``. Closing the iterator (or leaving a ``for`` loop
+        over it) closes the answer, and the server stops reading the other pages. Failures
+        before the first page are retried as for `predict`; none after it."""
+        call = self._calls.predict(model, document, version, options)
+        return self._pages(call, progress)
+
     def ping(self) -> str:
         """``Healthy``; an unhealthy server raises `InternalServerError`."""
         return str(self._send(self._calls.ping()))
@@ -155,8 +177,7 @@ class Client:
     # -- plumbing ------------------------------------------------------------------------
 
     def _send(self, call: Call) -> Any:
-        attempt = 0
-        reread = False
+        tries = Tries(call, self.retry, self.keys)
         while True:
             try:
                 response = self._http.request(
@@ -165,12 +186,36 @@ class Client:
                 )  # fmt: skip
                 return call.result(response)
             except (OcrServeError, httpx.TransportError) as exc:
-                if isinstance(exc, OcrServeError) and exc.status == 401 and not reread:
-                    reread = True
-                    if self.keys.reread(call.key):
-                        continue
-                attempt += 1
-                delay = self.retry.after(call, exc, attempt)
+                delay = tries.wait(exc)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def _pages(self, call: Call, progress: Progress | None) -> Generator[Page, None, None]:
+        tries = Tries(call, self.retry, self.keys)
+        while True:
+            yielded = False
+            try:
+                with self._http.stream(
+                    call.method, call.url, params=call.params, content=call.content,
+                    headers=stream_headers(self.keys.headers(call.key)),
+                ) as response:  # fmt: skip
+                    reader = PageReader(response, progress)
+                    if not reader.streamed:
+                        response.read()
+                        for page in reader.answer(raise_for_answer(response)):
+                            yielded = True
+                            yield page
+                        return
+                    for line in response.iter_lines():
+                        streamed = reader.line(line)
+                        if streamed is not None:
+                            yielded = True
+                            yield streamed
+                    reader.finish()
+                    return
+            except (OcrServeError, httpx.TransportError) as exc:
+                delay = None if yielded else tries.wait(exc)
                 if delay is None:
                     raise
                 time.sleep(delay)

@@ -151,14 +151,21 @@ class ModelRuntime:
             "Please use scale workers API to add workers."
         )
 
+    def enqueue(self, body: bytes, options: dict[str, Any], *, follow: bool = False) -> Job:
+        """Queue one request (with its validated options) and return its job at once; with
+        ``follow`` a document's pages also go to ``job.events`` as they are read."""
+        if not self.supervisors or (self.ready_workers == 0 and self.load_error):
+            raise self.unserved()
+        events: asyncio.Queue[tuple[str, Any]] | None = asyncio.Queue() if follow else None
+        job = Job(body, asyncio.get_running_loop().create_future(), options=options, events=events)
+        if not self.queue.put(job):
+            raise queue_full(self.spec.name, self.queue.maxsize)
+        return job
+
     async def submit(self, body: bytes, options: dict[str, Any]) -> Job:
         """Queue one request (with its validated options) and wait for it; the finished job
         carries result and timings."""
-        if not self.supervisors or (self.ready_workers == 0 and self.load_error):
-            raise self.unserved()
-        job = Job(body, asyncio.get_running_loop().create_future(), options=options)
-        if not self.queue.put(job):
-            raise queue_full(self.spec.name, self.queue.maxsize)
+        job = self.enqueue(body, options)
         await job.future
         return job
 
@@ -383,6 +390,19 @@ class Engine:
         """Queue one request and wait for it; the finished job carries result and timings.
         ``options`` are the request's, already validated (`ocrserve.options.parse_options`)."""
         return await self.get(name, version).submit(body, options or {})
+
+    async def follow(
+        self, name: str, version: str | None, body: bytes, options: dict[str, Any] | None = None
+    ) -> Job:
+        """Queue one request whose document pages are followed as they are read
+        (`Job.events`), and return its job at once; a model that answers documents whole (the
+        Ray engine's) returns the finished job, with no events."""
+        model = self.get(name, version)
+        enqueue = getattr(model, "enqueue", None)
+        if enqueue is None:
+            return await model.submit(body, options or {})
+        job: Job = enqueue(body, options or {}, follow=True)
+        return job
 
     def fail_unservable(self) -> None:
         """Fail the queued jobs of models with no ready worker (used when stopping)."""

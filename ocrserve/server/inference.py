@@ -17,15 +17,22 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ocrserve.errors import InternalServerError, InvalidInput, PayloadTooLarge
+from ocrserve.errors import (
+    InternalServerError,
+    InvalidInput,
+    OcrServeError,
+    PayloadTooLarge,
+    error_from_answer,
+)
 from ocrserve.imaging import decode_base64, is_pdf, maybe_base64, probe
 from ocrserve.options import parse_options, task_schema
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
-from ocrserve.server.responses import json_response
+from ocrserve.server.responses import NO_CACHE_HEADERS, json_response
+from ocrserve.server.supervisor import Job
 
 __all__ = [
     "MODELS_PATH",
@@ -205,6 +212,141 @@ async def infer_images(
     return [job.future.result() for job in done]
 
 
+#: What a client sends in ``Accept`` to have a document's pages streamed as they are read.
+NDJSON = "application/x-ndjson"
+#: Formats `probe` names for input that may hold several pages.
+DOCUMENT_FORMATS = ("PDF", "TIFF")
+
+
+def wants_pages(request: Request) -> bool:
+    """Whether the client asked for the answer as newline-delimited JSON (one page a line)."""
+    return NDJSON in request.headers.get("accept", "").lower()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone away (the body has been read: the next ASGI message is
+    the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _until_done_or_gone(job: Job, request: Request) -> None:
+    """Wait for the job; a client that goes away meanwhile cancels it (its worker stops reading
+    the document's pages) and this raises `asyncio.CancelledError`."""
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        waits: set[asyncio.Future[Any]] = {job.future, gone}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not job.future.done():
+        job.cancel()
+        raise asyncio.CancelledError
+
+
+def _whole(result: Any) -> Any:
+    """A document's answer as a whole: a document whose every page failed is that failure
+    (the first page's error), as a one-image request would be."""
+    pages = result.get("pages") if isinstance(result, dict) else None
+    if isinstance(pages, list) and pages and all("error" in p for p in pages):
+        first = pages[0]
+        error = error_from_answer(first["error"]["code"], first["error"])
+        if len(pages) > 1:
+            error.message = f"No page could be read; page {first['page']}: {error.message}"
+        raise error
+    return result
+
+
+async def infer_document(
+    engine: Engine,
+    request: Request,
+    name: str,
+    version: str | None,
+    data: bytes,
+    options: dict[str, Any],
+) -> Any:
+    """A PDF's or multi-page TIFF's answer ``{"pages": [...]}``; the client going away stops it."""
+    job = await engine.follow(name, version, data, options)
+    await _until_done_or_gone(job, request)
+    request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
+    return _whole(job.future.result())
+
+
+def _line(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode() + b"\n"
+
+
+async def stream_pages(
+    engine: Engine,
+    request: Request,
+    name: str,
+    version: str | None,
+    data: bytes,
+    options: dict[str, Any],
+) -> Response:
+    """The answer as newline-delimited JSON, one page a line as each is read (``X-Page-Count``
+    says how many will come); an image's answer is one line. Errors found before the first page
+    (a PDF that cannot be opened, too many pages) are ordinary error answers; one after it is a
+    last line ``{"error": {...}}``. The client going away stops the work on the pages left."""
+    job = await engine.follow(name, version, data, options)
+    events = job.events
+    if events is not None:
+        first = asyncio.ensure_future(events.get())
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            waits: set[asyncio.Future[Any]] = {first, job.future, gone}
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not first.done():
+                first.cancel()
+        if not job.future.done() and not first.done():
+            job.cancel()
+            raise asyncio.CancelledError
+        if first.done() and not first.cancelled():
+            _, numbers = first.result()
+            return StreamingResponse(
+                _page_lines(job, events, request), media_type=NDJSON,
+                headers={"x-page-count": str(len(numbers)), **NO_CACHE_HEADERS},
+            )  # fmt: skip
+    result = job.future.result()  # an image, or an engine that answers documents whole
+    request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
+    pages = result.get("pages") if isinstance(result, dict) else None
+    if isinstance(pages, list):
+        body = b"".join(_line(page) for page in pages)
+        headers = {"x-page-count": str(len(pages)), **NO_CACHE_HEADERS}
+        return Response(body, media_type=NDJSON, headers=headers)
+    return Response(_line(result), media_type=NDJSON, headers=NO_CACHE_HEADERS)
+
+
+async def _page_lines(job: Job, events: asyncio.Queue[Any], request: Request) -> Any:
+    """The streamed pages; a client that goes away (the response task is cancelled) cancels the
+    job, so its worker stops before the next page."""
+    try:
+        while True:
+            get = asyncio.ensure_future(events.get())
+            either: set[asyncio.Future[Any]] = {get, job.future}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                while not events.empty():
+                    kind, payload = events.get_nowait()
+                    if kind == "page":
+                        yield _line(payload)
+                break
+            kind, payload = get.result()
+            if kind == "page":
+                yield _line(payload)
+        request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
+        if not job.future.cancelled() and job.future.exception() is not None:
+            exc = job.future.exception()
+            error = exc if isinstance(exc, OcrServeError) else InternalServerError(str(exc))
+            yield _line({"error": error.to_json()})
+    finally:
+        if not job.future.done():
+            job.cancel()
+
+
 def check_response_size(size: int, limit: int) -> None:
     """`InternalServerError` for an answer over ``max_response_size``."""
     if size > limit:
@@ -248,7 +390,13 @@ def inference_routes(engine: Engine) -> list[Route]:
         parse_options(spec.task, query, spec.options)
         data, fields = await image_from_request(request, settings.max_request_size)
         options = parse_options(spec.task, merged_options(query, fields), spec.options)
-        [result] = await infer_images(engine, request, name, version, [data], options)
+        info = probe(data, settings.max_image_pixels)
+        if wants_pages(request):
+            return await stream_pages(engine, request, name, version, data, options)
+        if info.format in DOCUMENT_FORMATS:
+            result = await infer_document(engine, request, name, version, data, options)
+        else:
+            [result] = await infer_images(engine, request, name, version, [data], options)
         response = json_response(result, trailing_newline=False)
         check_response_size(len(response.body), settings.max_response_size)
         return response

@@ -104,6 +104,18 @@ _RESULT = {
     },
 }
 
+#: With ``Accept: application/x-ndjson``: a document's pages, one JSON object a line, as read.
+_RESULT_CONTENT: dict[str, Any] = _RESULT["content"]  # type: ignore[assignment]
+_RESULT_CONTENT["application/x-ndjson"] = {
+    "schema": {
+        "type": "string",
+        "description": "One JSON object per line: a PDF's or multi-page TIFF's pages in order "
+        '({"page", "width", "height", "time_ms", "done_at", ...the answer or "error"}), each '
+        "sent as soon as it is read (X-Page-Count says how many); an image's answer as one "
+        'line; a failure after the first line as a last line {"error": {...}}.',
+    }
+}
+
 _TASKS = ("textdet", "textrecog", "e2e")
 
 
@@ -205,7 +217,10 @@ def _predict(description: str, params: list[dict[str, Any]]) -> dict[str, Any]:
             ),
             "500": _err("Internal Server Error"),
             "503": _err("No worker is available to serve request, or the job queue is full"),
-            "504": _err("The model did not answer within default_response_timeout"),
+            "504": _err(
+                "The model did not answer within its response timeout (for a document: no "
+                "page could be read; a page that times out is an error in its entry)"
+            ),
         },
     }
     return {

@@ -6,6 +6,7 @@ import json
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -15,9 +16,13 @@ from ocrserve.errors import InternalServerError, WorkerTimeout, error_from_name
 from ocrserve.server.worker import READY, worker_main
 from ocrserve.settings import InputLimits
 
-__all__ = ["Worker"]
+__all__ = ["FrameTimeout", "Worker"]
 
 _ctx = mp.get_context("spawn")
+
+
+class FrameTimeout(Exception):
+    """No frame came from the worker within the response timeout."""
 
 
 class Worker:
@@ -68,16 +73,37 @@ class Worker:
             raise error_from_name(name, message)
         self.device = str(msg.get("device", "cpu"))
 
-    def roundtrip(
-        self, bodies: list[bytes], options: list[dict[str, Any]] | None = None
+    def exchange(
+        self,
+        bodies: list[bytes],
+        options: list[dict[str, Any]] | None,
+        batch: int,
+        on_event: Callable[[dict[str, Any]], None],
+        timeout: float,
     ) -> list[dict[str, Any]]:
-        header: dict[str, Any] = {"n": len(bodies)}
+        """Send one batch and return its answers; every event frame before them goes to
+        ``on_event`` (on this thread). `FrameTimeout` when ``timeout`` seconds pass without
+        a frame: the limit applies to each step (a document's page), not to the batch."""
+        header: dict[str, Any] = {"n": len(bodies), "batch": batch}
         if options and any(options):
             header["options"] = options
         self.conn.send_bytes(json.dumps(header).encode())
         for body in bodies:
             self.conn.send_bytes(body)
-        return list(json.loads(self.conn.recv_bytes())["results"])
+        while True:
+            if not self.conn.poll(timeout):
+                raise FrameTimeout(timeout)
+            msg = json.loads(self.conn.recv_bytes())
+            if "results" in msg:
+                return list(msg["results"])
+            on_event(msg)
+
+    def cancel(self, batch: int, indexes: list[int]) -> None:
+        """Tell the worker to stop reading these documents of ``batch`` (between pages)."""
+        try:
+            self.conn.send_bytes(json.dumps({"cancel": indexes, "batch": batch}).encode())
+        except (OSError, ValueError):
+            pass  # the worker is gone: nothing to stop
 
     def memory_usage(self) -> int:
         """Resident memory of the worker process in bytes (0 when unknown)."""

@@ -38,6 +38,7 @@ from ocrserve.errors import (
     WorkerTimeout,
     error_from_name,
 )
+from ocrserve.options import document_pages
 from ocrserve.server.devices import threads_per_worker
 from ocrserve.server.engine import Engine, ServedModel, queue_full
 from ocrserve.server.supervisor import EngineMetrics, Job
@@ -355,7 +356,11 @@ class RayModel:
             raise queue_full(self.spec.name, self.settings.job_queue_size)
         job = Job(body, asyncio.get_running_loop().create_future(), options=options)
         started = time.perf_counter()
-        timeout = self.config.response_timeout
+        # A document has no per-page deadline here (a replica answers it whole): its budget is
+        # the response timeout for each page it may have.
+        timeout = self.config.response_timeout * document_pages(
+            body, options, self.settings.max_pdf_pages
+        )
         # One request at a time skips @serve.batch's queue (`OcrReplica.predict_one`).
         method = self._handle.predict if self.config.batch_size > 1 else self._handle.predict_one
 
@@ -369,7 +374,9 @@ class RayModel:
             answer = await asyncio.wait_for(through_gate(), timeout)
         except asyncio.TimeoutError:
             raise WorkerTimeout(
-                f"Model {self.spec.name}: no answer within responseTimeout ({timeout} s)"
+                f"Model {self.spec.name}: no answer within {timeout} s. Raise the model's "
+                "responseTimeout (default_response_timeout in config.properties, ocrserve "
+                "start --default-response-timeout, or response_timeout when registering it)."
             ) from None
         except RayActorError as exc:
             raise InternalServerError(

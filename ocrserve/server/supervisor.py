@@ -28,7 +28,7 @@ from ocrserve.errors import (
     error_from_name,
 )
 from ocrserve.server.devices import GpuPool
-from ocrserve.server.process import Worker
+from ocrserve.server.process import FrameTimeout, Worker
 from ocrserve.settings import InputLimits, ModelConfig
 
 __all__ = [
@@ -45,7 +45,13 @@ log = logging.getLogger("ocrserve.server.engine")
 
 @dataclass
 class Job:
-    """One inference request waiting for (or being served by) a worker."""
+    """One inference request waiting for (or being served by) a worker.
+
+    A document (a PDF, a multi-page TIFF) is followed page by page: ``page_numbers`` once a
+    worker opened it, ``pages`` as they are read; a job made with ``events`` also gets
+    ``("document", numbers)`` and ``("page", entry)`` there (a streamed answer). The future's
+    result is then ``{"pages": pages}``.
+    """
 
     body: bytes
     future: asyncio.Future[dict[str, Any]]
@@ -55,6 +61,40 @@ class Job:
     #: Set when a worker takes the job: seconds it waited, and the worker's batch time.
     queue_s: float = 0.0
     handler_s: float = 0.0
+    events: asyncio.Queue[tuple[str, Any]] | None = None
+    page_numbers: list[int] | None = None
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(worker, batch, index)`` while a worker holds the job.
+    running: tuple[Any, int, int] | None = None
+
+    def cancel(self) -> None:
+        """The client went away: drop the job, and stop a worker reading its document."""
+        if self.running is not None:
+            worker, batch, index = self.running
+            worker.cancel(batch, [index])
+        if not self.future.done():
+            self.future.cancel()
+
+    def add_page(self, entry: dict[str, Any]) -> None:
+        self.pages.append(entry)
+        if self.events is not None:
+            self.events.put_nowait(("page", entry))
+
+    def opened(self, numbers: list[int]) -> None:
+        """A worker opened the document (again, after a page timed out: the first list stays)."""
+        if self.page_numbers is None:
+            self.page_numbers = list(numbers)
+            if self.events is not None:
+                self.events.put_nowait(("document", self.page_numbers))
+
+    def remaining_pages(self) -> list[int]:
+        """The document's pages not read yet, in order."""
+        done = {entry["page"] for entry in self.pages}
+        return [n for n in self.page_numbers or [] if n not in done]
+
+    def finish_document(self) -> None:
+        if not self.future.done():
+            self.future.set_result({"pages": self.pages})
 
 
 class JobQueue:
@@ -209,6 +249,7 @@ class Supervisor:
         #: The jobs taken for the batch being filled.
         self.holding: list[Job] = []
         self._serving = False
+        self._batches = 0
         self._retired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(self._run())
 
@@ -343,24 +384,33 @@ class Supervisor:
             loop.remove_reader(sentinel)
 
     async def _run_batch(self, worker: Worker, batch: list[Job], timeout: int) -> bool:
-        """Send one batch; False when the worker must be replaced."""
+        """Send one batch; False when the worker must be replaced. ``timeout`` applies to each
+        step: the batch's images, then each page of a document in it."""
         m, name = self.model, self.model.spec.name
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
         for job in batch:
             job.queue_s = started - job.enqueued
         if not worker.process.is_alive():
             _fail(batch, InternalServerError(f"Worker of model {name} died"))
             return False
-        call = asyncio.get_running_loop().run_in_executor(
-            worker.executor,
-            worker.roundtrip,
-            [j.body for j in batch],
-            [j.options for j in batch],
+        self._batches += 1
+        progress = _Progress(batch)
+        for index, job in enumerate(batch):
+            job.running = (worker, self._batches, index)
+
+        def on_event(msg: dict[str, Any]) -> None:  # on the pipe's thread
+            loop.call_soon_threadsafe(progress.event, msg)
+
+        bodies, options = [j.body for j in batch], [j.options for j in batch]
+        call = loop.run_in_executor(
+            worker.executor, worker.exchange, bodies, options, self._batches, on_event, timeout
         )
         try:
-            results = await asyncio.wait_for(call, timeout)
-        except asyncio.TimeoutError:
-            _fail(batch, WorkerTimeout(f"Model {name} did not answer within {timeout} s"))
+            results = await call
+        except FrameTimeout:
+            requeue = progress.timed_out(timeout, name)
+            m.queue.requeue(requeue)
             log.error("model %s: worker %s timed out; replacing it", name, worker.id)
             return False
         except (EOFError, OSError, ValueError) as exc:
@@ -370,6 +420,9 @@ class Supervisor:
         except asyncio.CancelledError:
             _fail(batch, ServiceUnavailable(f"Model {name} was unloaded"))
             raise
+        finally:
+            for job in batch:
+                job.running = None
         elapsed = time.monotonic() - started
         if m.metrics is not None:
             m.metrics.record_prediction(name, m.spec.version, elapsed * 1000, len(batch))
@@ -379,9 +432,96 @@ class Supervisor:
                 continue
             if "ok" in res:
                 job.future.set_result(res["ok"])
-            else:
+            elif "pages_sent" in res:
+                job.finish_document()
+            elif "error" in res:
                 job.future.set_exception(error_from_name(*res["error"]))
         return True
+
+
+class _Progress:
+    """What a worker reported of a batch so far (its event frames, on the event loop)."""
+
+    def __init__(self, batch: list[Job]) -> None:
+        self.batch = batch
+        #: The document being read (its index), once the worker reached the documents.
+        self.current: int | None = None
+        self.reached_documents = False
+
+    def event(self, msg: dict[str, Any]) -> None:
+        kind, index = msg.get("event"), int(msg.get("index", -1))
+        if not 0 <= index < len(self.batch):
+            return
+        job = self.batch[index]
+        self.reached_documents = True
+        if kind == "answer":
+            answer = msg["answer"]
+            if job.future.done():
+                return
+            if "ok" in answer:
+                job.future.set_result(answer["ok"])
+            else:
+                job.future.set_exception(error_from_name(*answer["error"]))
+        elif kind == "document":
+            self.current = index
+            job.opened(msg["pages"])
+        elif kind == "page" and not job.future.done():
+            job.add_page(msg["page"])
+
+    def timed_out(self, timeout: int, name: str) -> list[Job]:
+        """The worker stalled: the page it was reading gets a timeout error and its document
+        goes on from the next page; documents it had not started are read again; anything
+        else fails with `WorkerTimeout`. The jobs to put back in the queue."""
+        requeue = []
+        for index, job in enumerate(self.batch):
+            if job.future.done():
+                continue
+            if index == self.current and job.page_numbers is not None:
+                remaining = job.remaining_pages()
+                if remaining:
+                    job.add_page(_timed_out_page(remaining[0], timeout))
+                if len(remaining) > 1:
+                    job.options = {**job.options, "pages": page_ranges(remaining[1:])}
+                    requeue.append(job)
+                else:
+                    job.finish_document()
+            elif self.reached_documents and self.current is not None and index > self.current:
+                requeue.append(job)  # a document not started yet
+            else:
+                job.future.set_exception(
+                    WorkerTimeout(
+                        f"Model {name} did not answer within {timeout} s. Raise the model's "
+                        "responseTimeout (default_response_timeout in config.properties, "
+                        "ocrserve start --default-response-timeout, or response_timeout when "
+                        "registering it)."
+                    )
+                )
+        return requeue
+
+
+def _timed_out_page(number: int, timeout: int) -> dict[str, Any]:
+    error = WorkerTimeout(
+        f"Page {number} was not read within {timeout} s (the model's responseTimeout, which "
+        "applies to each page); its worker was replaced and the next pages read."
+    )
+    return {
+        "page": number, "width": 0, "height": 0, "error": error.to_json(),
+        "time_ms": float(timeout * 1000), "done_at": round(time.time(), 4),
+    }  # fmt: skip
+
+
+def page_ranges(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5,9"`` (the ``pages`` option's form)."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ",".join(parts)
 
 
 async def _cancel_take(take: asyncio.Future[list[Job]], queue: JobQueue) -> None:

@@ -1,10 +1,12 @@
 """The worker process: load one model, then answer batches sent over a pipe until it closes.
 
-The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k}`` (with
-``"options"``, one dict per body, when a request set any) followed by ``k`` raw request bodies
-as byte frames; the worker answers with one JSON frame
-``{"results": [{"ok": result} | {"error": [type, message]}, ...]}``. So nothing a client sent is
-ever unpickled, in this process or the server's. Decoding happens here, off the event loop.
+The wire format is deliberately not pickle: the engine sends a JSON header ``{"n": k,
+"batch": id}`` (with ``"options"``, one dict per body, when a request set any) followed by
+``k`` raw request bodies as byte frames; the worker answers with one JSON frame
+``{"results": [{"ok": result} | {"error": [type, message]}, ...]}``, preceded, when the batch
+holds a document, by event frames that follow its pages (`_answer`). While a batch runs the
+engine may send ``{"cancel": [indexes], "batch": id}``. So nothing a client sent is ever
+unpickled, in this process or the server's. Decoding happens here, off the event loop.
 
 This module imports nothing heavy at top level: thread-count variables must be set before
 numpy, OpenCV or ONNX Runtime are first imported in the child.
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -78,73 +82,123 @@ def _error(exc: BaseException) -> dict[str, Any]:
     return {"error": ["InternalServerError", f"{type(exc).__name__}: {exc}"]}
 
 
+#: ``emit(frame)``: sends one event frame to the engine while a batch is being answered.
+Emit = Callable[[dict[str, Any]], None]
+
+
 def _answer(
     predictor: Any,
     bodies: list[bytes],
     limits: InputLimits,
     options: list[dict[str, Any]] | None = None,
+    emit: Emit | None = None,
+    cancelled: Callable[[int], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per body. Images with the same options go through the model as one batch;
-    the pages of each document (a PDF, a multi-page TIFF) as a batch of their own, answered as
-    ``{"pages": [...]}``. The document options (``dpi``, ``pages``) go to the reader, the
-    others to the predictor (`ocrserve.options`)."""
-    from dataclasses import replace
+    a document (a PDF, a multi-page TIFF) is read page by page (`ocrserve.documents`) and
+    answered as ``{"pages": [...]}``. The document options (``dpi``, ``pages``, ...) go to the
+    reader, the others to the predictor (`ocrserve.options`).
 
-    from ocrserve.imaging import Document, decode_input
+    With ``emit`` (a worker process) the engine follows a document as it is read: once the
+    images are answered (when a document follows), ``{"event": "answer", "index", "answer"}``
+    for each; then per document ``{"event": "document", "index", "pages": [numbers]}`` when
+    it is opened, ``{"event": "page", "index", "page": entry}`` per page, and the document's
+    answer ``{"pages_sent": n}`` (the pages are the engine's to gather). ``cancelled(index)``
+    is asked before each page: a document whose client went away stops there. Without
+    ``emit`` (a Ray replica) a document's answer holds its pages.
+    """
+    from ocrserve.documents.reader import PageSource, open_document
+    from ocrserve.imaging import decode
     from ocrserve.options import parse_pages, split_options
     from ocrserve.predictor import predict_with
 
     out: list[dict[str, Any] | None] = [None] * len(bodies)
     groups: dict[str, tuple[dict[str, Any], list[Any], list[int]]] = {}
-    documents: list[tuple[int, Document, dict[str, Any]]] = []
-    for i, body in enumerate(bodies):
-        document_options, model_options = split_options((options or [{}] * len(bodies))[i])
-        try:
-            read_limits = limits
-            if "dpi" in document_options:
-                read_limits = replace(limits, dpi=int(document_options["dpi"]))
-            pages = document_options.get("pages")
-            decoded = decode_input(
-                body,
-                read_limits,
-                exif_orientation=predictor.exif_orientation,
-                pages=parse_pages(pages) if pages else None,
-            )
-        except Exception as exc:  # each bad input fails alone
-            out[i] = _error(exc)
-            continue
-        if isinstance(decoded, Document):
-            documents.append((i, decoded, model_options))
-        else:
+    documents: list[tuple[int, PageSource, dict[str, Any], dict[str, Any]]] = []
+    try:
+        for i, body in enumerate(bodies):
+            document_options, model_options = split_options((options or [{}] * len(bodies))[i])
+            try:
+                read_limits = limits
+                if "dpi" in document_options:
+                    read_limits = replace(limits, dpi=int(document_options["dpi"]))
+                pages = document_options.get("pages")
+                source = open_document(
+                    body,
+                    read_limits,
+                    exif_orientation=predictor.exif_orientation,
+                    pages=parse_pages(pages) if pages else None,
+                )
+                if source is not None:
+                    documents.append((i, source, document_options, model_options))
+                    continue
+                exif = predictor.exif_orientation
+                decoded = decode(body, limits.max_pixels, exif_orientation=exif)
+            except Exception as exc:  # each bad input fails alone
+                out[i] = _error(exc)
+                continue
             key = json.dumps(model_options, sort_keys=True)
             group = groups.setdefault(key, (model_options, [], []))
             group[1].append(decoded)
             group[2].append(i)
-    for model_options, images, where in groups.values():
-        try:
-            results = predict_with(predictor, images, model_options)
-            for i, res in zip(where, results):
-                out[i] = {"ok": res}
-        except Exception as exc:
-            for i in where:
-                out[i] = _error(exc)
-    for i, document, model_options in documents:
-        try:
-            results = predict_with(predictor, document, model_options)
-            out[i] = {"ok": {"pages": _pages(document, results)}}
-        except Exception as exc:
-            out[i] = _error(exc)
+        for model_options, images, where in groups.values():
+            try:
+                results = predict_with(predictor, images, model_options)
+                for i, res in zip(where, results):
+                    out[i] = {"ok": res}
+            except Exception as exc:
+                for i in where:
+                    out[i] = _error(exc)
+            images.clear()
+        if emit is not None and documents:
+            for i, answer in enumerate(out):
+                if answer is not None:
+                    emit({"event": "answer", "index": i, "answer": answer})
+                    out[i] = {"sent": True}
+        for i, source, document_options, model_options in documents:
+            out[i] = _read_document(
+                predictor, i, source, document_options, model_options, emit, cancelled
+            )
+    finally:
+        for _, source, _, _ in documents:
+            source.close()
     return [o if o is not None else {"error": ["InternalServerError", "no result"]} for o in out]
 
 
-def _pages(document: Any, results: list[Any]) -> list[dict[str, Any]]:
-    """Each page's answer with its number (from 1) and its size in pixels as the model saw it."""
-    out = []
-    for number, page, res in zip(document.numbers, document, results):
-        height, width = page.shape[:2]
-        answer = res if isinstance(res, dict) else {"result": res}
-        out.append({"page": number, "width": int(width), "height": int(height), **answer})
-    return out
+def _read_document(
+    predictor: Any,
+    index: int,
+    source: Any,
+    document_options: dict[str, Any],
+    model_options: dict[str, Any],
+    emit: Emit | None,
+    cancelled: Callable[[int], bool] | None,
+) -> dict[str, Any]:
+    """One document's answer (see `_answer`)."""
+    from ocrserve.documents.reading import read_pages
+
+    gathered: list[dict[str, Any]] = []
+    if emit is not None:
+        emit({"event": "document", "index": index, "pages": source.numbers})
+
+    def page_done(entry: dict[str, Any]) -> None:
+        if emit is not None:
+            emit({"event": "page", "index": index, "page": entry})
+        else:
+            gathered.append(entry)
+
+    try:
+        sent = read_pages(
+            predictor, source, model_options, page_done,
+            text_layer=document_options.get("text_layer", "auto"),
+            page_image=bool(document_options.get("page_image", False)),
+            cancelled=(lambda: cancelled(index)) if cancelled is not None else lambda: False,
+        )  # fmt: skip
+    except Exception as exc:
+        return _error(exc)
+    finally:
+        source.close()
+    return {"pages_sent": sent} if emit is not None else {"ok": {"pages": gathered}}
 
 
 def _redirect_output(log_dir: str | None, wid: int, name: str) -> None:
@@ -192,6 +246,29 @@ def worker_main(
         except (EOFError, OSError):
             return
         msg = json.loads(header)
+        if "n" not in msg:  # a cancel that came after its batch was answered
+            continue
         bodies = [conn.recv_bytes() for _ in range(int(msg["n"]))]
-        results = _answer(predictor, bodies, limits, msg.get("options"))
+        cancels = _Cancels(conn, msg.get("batch"))
+
+        def emit(frame: dict[str, Any]) -> None:
+            conn.send_bytes(json.dumps(frame).encode())
+
+        results = _answer(predictor, bodies, limits, msg.get("options"), emit, cancels)
         conn.send_bytes(json.dumps({"results": results}).encode())
+
+
+class _Cancels:
+    """Which bodies of the batch being answered the engine cancelled (their clients went away):
+    ``{"cancel": [indexes], "batch": id}`` frames, read from the pipe between pages."""
+
+    def __init__(self, conn: Connection, batch: Any) -> None:
+        self.conn, self.batch = conn, batch
+        self.indexes: set[int] = set()
+
+    def __call__(self, index: int) -> bool:
+        while self.conn.poll(0):
+            msg = json.loads(self.conn.recv_bytes())
+            if msg.get("batch") == self.batch:
+                self.indexes.update(int(i) for i in msg.get("cancel", []))
+        return index in self.indexes

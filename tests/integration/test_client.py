@@ -145,7 +145,7 @@ def test_ping_and_the_served_models(client: Client) -> None:
         {"modelName": "ppocr_rec", "modelVersion": "1.0", "task": "textrecog",
          "versions": ["1.0"]},
     ]  # fmt: skip
-    assert set(models[2]["options"]["properties"]) == {"char_scores", "dpi", "pages"}
+    assert set(models[2]["options"]["properties"]) == {"char_scores", "dpi", "pages", "page_image"}
 
 
 def test_errors_are_the_classes_torchserves_type_names(client: Client) -> None:

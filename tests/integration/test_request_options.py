@@ -215,7 +215,8 @@ def test_pinned_options_hold_and_are_shown(srv: ServerProcess) -> None:
     models = {m["modelName"]: m for m in httpx.get(f"{srv.url}/ocrserve/models").json()["models"]}
     schema = models["pinned"]["options"]["properties"]
     assert schema["drop_score"]["enum"] == [0.9] and "enum" not in schema["char_scores"]
-    assert set(models["ppocr_rec"]["options"]["properties"]) == {"char_scores", "dpi", "pages"}
+    rec_options = {"char_scores", "dpi", "pages", "page_image"}
+    assert set(models["ppocr_rec"]["options"]["properties"]) == rec_options
 
 
 def test_openapi_lists_the_options(srv: ServerProcess) -> None:
@@ -224,11 +225,14 @@ def test_openapi_lists_the_options(srv: ServerProcess) -> None:
     query = {p["name"]: p for p in params if p["in"] == "query"}
     assert set(query) == {
         "box_score_threshold", "max_side", "drop_score", "detect_only", "char_scores", "dpi",
-        "pages",
+        "pages", "text_layer", "page_image",
     }  # fmt: skip
     assert query["drop_score"]["schema"] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
     schemas = api["components"]["schemas"]
-    assert set(schemas["textrecogOptions"]["properties"]) == {"char_scores", "dpi", "pages"}
+    assert set(schemas["textrecogOptions"]["properties"]) == {
+        "char_scores", "dpi", "pages", "page_image",
+    }  # fmt: skip
+    assert query["text_layer"]["schema"]["enum"] == ["auto", "ocr", "only"]
 
 
 def test_pinned_archive_refuses_bad_pins(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from ocrserve import Client
 from ocrserve.server.webpage import CONTENT_SECURITY_POLICY, WEB_DIR
 from tests.conftest import DEMO, REPO, ServerProcess, running
+from tests.documents import encrypted_pdf, pdf_of, text_page, tiff_of
 from tests.prerequisites import tool_skip_reason
 
 pytestmark = pytest.mark.slow
@@ -31,6 +32,7 @@ MARKUP_TEXT = "<img src=x onerror=alert(1)>"
 DET_IMAGE = DEMO / "demo_text_det.jpg"
 _DEMO_LINES = json.loads((DEMO / "demo_text_det.json").read_text())["lines"]
 DET_LINES = [line["text"] for line in _DEMO_LINES]
+PDF_WORDS = ["ALPHA", "BRAVO", "CHARLIE"]
 KEY_STORE = "ocrserve.inferenceKey"
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -213,7 +215,7 @@ def test_the_demo_image_on_ocr_shows_its_lines_and_polygons(
     first = [float(v) for v in re.split(r"[ ,]", polygons[0].get_attribute("points"))]
     assert first == raw["result"][0]["box"]
     meta = card.find_element("css selector", ".meta").text
-    assert re.fullmatch(r"ocr · 6 instances · \d+ ms", meta), meta
+    assert re.fullmatch(r"ocr · 6 lines · \d+ ms", meta), meta
     assert f"{raw['result'][0]['text_score']:.3f}" in _css(card, ".lines li .score")[0].text
 
     from selenium.webdriver.common.action_chains import ActionChains
@@ -241,6 +243,9 @@ def test_several_images_and_markup_in_a_text_shown_literally(
     texts = {c.find_element("css selector", ".file").text: _css(c, ".lines li .text")
              for c in cards}  # fmt: skip
     assert [t.text for t in texts["demo_text_recog.jpg"]] == ["serving"]
+    metas = {c.find_element("css selector", ".file").text: _meta(c) for c in cards}
+    assert re.fullmatch(r"ppocr_rec · “serving” · \d+ ms", metas["demo_text_recog.jpg"])
+    assert f"“{MARKUP_TEXT}”" in metas["markup_text.png"]
     [shown] = texts["markup_text.png"]
     assert shown.get_attribute("textContent") == MARKUP_TEXT
     markup_card = next(c for c in cards if "markup" in c.text)
@@ -282,4 +287,138 @@ def test_a_detection_model_shows_its_boxes_and_scores(
     assert texts == [f"text region {n}" for n in range(1, len(boxes) + 1)]
     scores = [s.get_attribute("textContent") for s in _css(card, ".lines li .score")]
     assert scores == [f"box {b[-1]:.3f}" for b in boxes]
+    assert re.fullmatch(rf"ppocr_det · {len(boxes)} boxes · \d+ ms", _meta(card))
     assert _errors(browser) == []
+
+
+def _meta(card: Any) -> str:
+    return str(card.find_element("css selector", ".meta").text)
+
+
+def _wait_loaded(driver: Any, image: Any) -> None:
+    """Until ``image`` (an ``<img>``) has loaded and decoded."""
+    script = "return arguments[0].complete && arguments[0].naturalWidth > 0"
+    _wait(driver, lambda d: d.execute_script(script, image))
+
+
+def _scaled(driver: Any, element: Any) -> dict[str, float]:
+    """``element``'s box on the screen (CSS pixels), from getBoundingClientRect."""
+    rect = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", element)
+    return {k: float(rect[k]) for k in ("x", "y", "width", "height")}
+
+
+# Records the card's progress line each time the results change (a MutationObserver): what the
+# page said while the answer streamed.
+_WATCH_PROGRESS = """
+window.progressSeen = [];
+new MutationObserver(() => {
+  for (const p of document.querySelectorAll('.card .progress:not([hidden]) span'))
+    window.progressSeen.push(p.textContent);
+}).observe(document.getElementById('results'),
+           {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+def test_a_pdf_shows_each_page_as_it_is_read(
+    browser: Any, srv: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "three-pages.pdf"
+    pdf.write_bytes(pdf_of([text_page(word) for word in PDF_WORDS]))
+    _open(browser, srv, key)
+    _models_listed(browser)
+    accept = browser.find_element("id", "files").get_attribute("accept")
+    assert "application/pdf" in accept and ".tiff" in accept
+    assert "Drop images or PDFs" in browser.find_element("id", "drop").text
+    browser.execute_script(_WATCH_PROGRESS)
+    [card] = _upload(browser, "ocr", pdf)
+    assert card.get_attribute("data-state") == "done", card.text
+    raw = json.loads(card.find_element("css selector", ".raw pre").get_attribute("textContent"))
+    pages = raw["pages"]
+    assert [p["page"] for p in pages] == [1, 2, 3]
+    sections = _css(card, ".page")
+    assert [s.get_attribute("data-page") for s in sections] == ["1", "2", "3"]
+    for section, page, word in zip(sections, pages, PDF_WORDS, strict=True):
+        assert section.get_attribute("data-state") == "done"
+        texts = [t.get_attribute("textContent") for t in _css(section, ".lines li .text")]
+        assert texts == [line["text"] for line in page["result"]] and word in texts
+        head = section.find_element("css selector", ".page-head").text
+        lines = "1 line" if len(texts) == 1 else f"{len(texts)} lines"
+        assert re.fullmatch(rf"page {page['page']} of 3 · \d+\.\d\d s · {lines}", head), head
+        assert f"{page['time_ms'] / 1000:.2f} s" in head
+        assert page["image"].startswith("data:image/") and page["image"].endswith("KiB)")
+        photo = section.find_element("css selector", ".photo")
+        assert photo.get_attribute("src").startswith("blob:")  # the policy allows blob:, not data:
+        _wait_loaded(browser, photo)
+        natural = browser.execute_script("return arguments[0].naturalWidth", photo)
+        assert 0 < natural <= page["width"]
+        svg = section.find_element("css selector", ".overlay")
+        view_box = browser.execute_script("return arguments[0].getAttribute('viewBox')", svg)
+        assert view_box == f"0 0 {page['width']} {page['height']}"
+        polygons = _css(section, ".overlay polygon")
+        assert len(polygons) == len(texts)
+        first = [float(v) for v in re.split(r"[ ,]", polygons[0].get_attribute("points"))]
+        assert first == page["result"][0]["box"]
+        # The polygon lands where the box is on the image as shown (boxes in page pixels).
+        shown, box = _scaled(browser, photo), _scaled(browser, polygons[0])
+        scale = shown["width"] / page["width"]
+        xs, ys = first[0::2], first[1::2]
+        assert abs(box["x"] - (shown["x"] + min(xs) * scale)) < 3
+        assert abs(box["y"] - (shown["y"] + min(ys) * scale)) < 3
+        assert abs(box["width"] - (max(xs) - min(xs)) * scale) < 3
+    # Each page was on the screen as soon as its line came: the first before the server had
+    # finished the last (the browser's Date.now() and the server's done_at: one clock).
+    shown_at = [float(s.get_attribute("data-shown-at")) for s in sections]
+    done_at = [p["done_at"] * 1000 for p in pages]
+    assert shown_at == sorted(shown_at) and done_at == sorted(done_at)
+    assert all(s >= d - 50 for s, d in zip(shown_at, done_at, strict=True))  # clocks agree
+    assert shown_at[0] < done_at[-1], (shown_at, done_at)
+    seen = browser.execute_script("return window.progressSeen")
+    assert "1 of 3 pages read" in seen and "2 of 3 pages read" in seen, seen
+    assert not card.find_element("css selector", ".progress").is_displayed()
+    assert re.fullmatch(r"ocr · 3 pages · \d+\.\d\d s", _meta(card)), _meta(card)
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(_css(sections[1], ".lines li")[0]).perform()
+    highlighted = browser.execute_script(
+        "return [...arguments[0].querySelectorAll('.hl')].map(e => e.tagName + e.dataset.index)",
+        card,
+    )
+    assert sorted(highlighted) == ["LI0", "g0"]  # within its page only
+    assert _errors(browser) == []
+
+
+def test_a_tiff_is_shown_through_its_page_images(
+    browser: Any, srv: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    """Chromium cannot show a TIFF itself: its pages are seen as the server's page images."""
+    tiff = tmp_path / "two-pages.tiff"
+    tiff.write_bytes(tiff_of([text_page(word) for word in PDF_WORDS[:2]]))
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ocr", tiff)
+    assert card.get_attribute("data-state") == "done", card.text
+    sections = _css(card, ".page")
+    assert [s.find_element("css selector", ".page-head").text.split(" · ")[0]
+            for s in sections] == ["page 1 of 2", "page 2 of 2"]  # fmt: skip
+    for section, word in zip(sections, PDF_WORDS, strict=False):
+        assert word in [t.text for t in _css(section, ".lines li .text")]
+        photo = section.find_element("css selector", ".photo")
+        _wait_loaded(browser, photo)
+    assert re.fullmatch(r"ocr · 2 pages · \d+\.\d\d s", _meta(card)), _meta(card)
+    assert _errors(browser) == []
+
+
+def test_a_pdf_refused_before_its_pages_is_an_error_in_its_card(
+    browser: Any, srv: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "locked.pdf"
+    pdf.write_bytes(encrypted_pdf())
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ocr", pdf)
+    assert card.get_attribute("data-state") == "error"
+    error = card.find_element("css selector", ".error").text
+    assert error.startswith("400 ") and "encrypted" in error, error
+    assert _meta(card) == "failed" and _css(card, ".page") == []
+    assert not card.find_element("css selector", ".progress").is_displayed()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ocrserve.documents.reader import decode_input
 from ocrserve.errors import InvalidInput, PayloadTooLarge
-from ocrserve.imaging import decode, decode_input, lookup_channels, maybe_base64, probe
+from ocrserve.imaging import decode, lookup_channels, maybe_base64, probe
 from ocrserve.settings import InputLimits
 from tests.documents import (
     encrypted_pdf,

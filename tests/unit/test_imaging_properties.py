@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ocrserve.documents.reader import decode_input
 from ocrserve.errors import InvalidInput, PayloadTooLarge
-from ocrserve.imaging import ImageInfo, decode, decode_base64, decode_input, maybe_base64, probe
+from ocrserve.imaging import ImageInfo, decode, decode_base64, maybe_base64, probe
 from ocrserve.settings import InputLimits
 from tests.documents import javascript_pdf, many_pages_pdf, pdf_of, text_page
 

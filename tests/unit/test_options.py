@@ -10,6 +10,7 @@ from ocrserve.errors import InvalidInput
 from ocrserve.options import (
     OPTIONS,
     check_pinned,
+    document_pages,
     options_for,
     parse_options,
     parse_pages,
@@ -19,8 +20,9 @@ from ocrserve.options import (
 
 
 def test_each_task_takes_its_options() -> None:
-    assert set(options_for("textdet")) == {"box_score_threshold", "max_side", "dpi", "pages"}
-    assert set(options_for("textrecog")) == {"char_scores", "dpi", "pages"}
+    document = {"dpi", "pages", "page_image"}
+    assert set(options_for("textdet")) == {"box_score_threshold", "max_side", *document}
+    assert set(options_for("textrecog")) == {"char_scores", *document}
     assert set(options_for("e2e")) == {o.name for o in OPTIONS} - set()
 
 
@@ -36,6 +38,8 @@ def test_each_task_takes_its_options() -> None:
         ({"pages": " 1-3, 5 "}, {"pages": "1-3, 5"}),
         ({"pages": 2}, {"pages": "2"}),
         ({"dpi": "300"}, {"dpi": 300}),
+        ({"text_layer": " only "}, {"text_layer": "only"}),
+        ({"page_image": "yes"}, {"page_image": True}),
     ],
 )
 def test_values_are_typed(raw: dict[str, Any], typed: dict[str, Any]) -> None:
@@ -57,6 +61,7 @@ def test_values_are_typed(raw: dict[str, Any], typed: dict[str, Any]) -> None:
         ("e2e", {"max_side": "9" * 5000}, "'max_side' must be an integer"),
         ("e2e", {"max_side": 20000}, "'max_side' must be between 32 and 16384"),
         ("e2e", {"dpi": 10}, "'dpi' must be between 36 and 600"),
+        ("e2e", {"text_layer": "never"}, "'text_layer' must be one of auto, ocr, only"),
         ("e2e", {"detect_only": 2}, "'detect_only' must be true or false"),
         ("e2e", {"pages": "0"}, "'pages' has an empty or invalid range"),
         ("e2e", {"pages": "1-"}, "'pages' must look like"),
@@ -100,3 +105,10 @@ def test_pages_and_split() -> None:
         {"dpi": 72, "pages": "1"},
         {"drop_score": 0.5},
     )
+
+
+def test_document_pages_bounds_what_a_request_may_read() -> None:
+    assert document_pages(b"\x89PNG\r\n", {"pages": "1-9"}, 50) == 1
+    assert document_pages(b"%PDF-1.7 ...", {}, 50) == 50
+    assert document_pages(b"%PDF-1.7 ...", {"pages": "2-4,9"}, 50) == 4
+    assert document_pages(b"II*\x00...", {"pages": "1-100000"}, 50) == 50

@@ -129,6 +129,20 @@
     return [];
   }
 
+  const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  const count = (n, one, many = one + "s") => `${n} ${n === 1 ? one : many}`;
+
+  // What an answer holds, for a card's or a page's heading: "6 lines", "5 boxes", or the text.
+  function summaryOf(body, items) {
+    if (body && Array.isArray(body.boundary_result)) return count(items.length, "box", "boxes");
+    if (body && Array.isArray(body.result)) return count(items.length, "line");
+    if (body && typeof body.text === "string") {
+      const text = body.text.length > 60 ? body.text.slice(0, 59) + "…" : body.text;
+      return `“${text}”`;
+    }
+    return "no result";
+  }
+
   function newCard(file, model) {
     const card = $("#card").content.firstElementChild.cloneNode(true);
     $(".file", card).textContent = file.name;
@@ -138,17 +152,20 @@
     return card;
   }
 
-  function link(card, index, on) {
-    for (const el of card.querySelectorAll(`[data-index="${index}"]`)) el.classList.toggle("hl", on);
+  // Highlights go together within `root`: a card (an image) or a page section (a document).
+  function link(root, index, on) {
+    for (const el of root.querySelectorAll(`[data-index="${index}"]`)) el.classList.toggle("hl", on);
   }
 
-  function hoverLinks(card, el, index) {
-    el.addEventListener("mouseenter", () => link(card, index, true));
-    el.addEventListener("mouseleave", () => link(card, index, false));
+  function hoverLinks(root, el, index) {
+    el.addEventListener("mouseenter", () => link(root, index, true));
+    el.addEventListener("mouseleave", () => link(root, index, false));
   }
 
-  function drawPolygons(card, items, width, height) {
-    const svg = $(".overlay", card);
+  // Polygons in `width` x `height` pixels of what the model saw; the viewBox scales them to the
+  // image as shown, whatever its own size.
+  function drawPolygons(root, items, width, height) {
+    const svg = $(".overlay", root);
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     const fontSize = Math.max(12, Math.round(Math.max(width, height) / 32));
     items.forEach((item, index) => {
@@ -168,12 +185,12 @@
       label.textContent = String(index + 1);
       group.append(shape, label);
       svg.append(group);
-      hoverLinks(card, group, index);
+      hoverLinks(root, group, index);
     });
   }
 
-  function listLines(card, items) {
-    const list = $(".lines", card);
+  function listLines(root, items) {
+    const list = $(".lines", root);
     items.forEach((item, index) => {
       const li = document.createElement("li");
       li.dataset.index = String(index);
@@ -188,55 +205,202 @@
       score.textContent = parts.join(" · ");
       li.append(text, score);
       list.append(li);
-      hoverLinks(card, li, index);
+      hoverLinks(root, li, index);
     });
+  }
+
+  // A page's "data:image/...;base64," URI as a blob: URL (the page's policy allows blob: images,
+  // not data: ones); null for anything else.
+  function imageUrlOf(uri) {
+    const match = /^data:(image\/[\w.+-]+);base64,([A-Za-z0-9+/=\s]*)$/.exec(String(uri ?? ""));
+    if (!match) return null;
+    const bytes = Uint8Array.from(atob(match[2].replace(/\s/g, "")), (c) => c.charCodeAt(0));
+    return URL.createObjectURL(new Blob([bytes], { type: match[1] }));
+  }
+
+  // An answer as shown in "Raw JSON": a page image's data URI stands abbreviated.
+  function rawJson(body) {
+    return JSON.stringify(
+      body,
+      (key, value) => {
+        if (key !== "image" || typeof value !== "string" || !value.startsWith("data:")) return value;
+        const kib = Math.round((value.length * 3) / 4 / 1024);
+        return `${value.slice(0, value.indexOf(",") + 1)}… (${kib} KiB)`;
+      },
+      2
+    );
+  }
+
+  function send(file, model, query, accept) {
+    const headers = { ...authHeaders(), "Content-Type": file.type || "application/octet-stream" };
+    if (accept) headers.Accept = accept;
+    const url = `/predictions/${encodeURIComponent(model)}${query}`;
+    return fetch(url, { method: "POST", headers, body: file });
+  }
+
+  // A PDF or a TIFF: sent to be answered page by page, each page shown as it comes.
+  function isDocument(file) {
+    return /^(application\/pdf|image\/tiff)$/.test(file.type) || /\.(pdf|tiff?)$/i.test(file.name);
   }
 
   async function predict(file, model) {
     const card = newCard(file, model);
+    const asDocument = isDocument(file);
     const photo = $(".photo", card);
-    photo.src = URL.createObjectURL(file);
-    photo.alt = file.name;
+    if (asDocument) {
+      $(".body", card).remove(); // its pages come as sections
+    } else {
+      $(".pages", card).remove();
+      photo.src = URL.createObjectURL(file);
+      photo.alt = file.name;
+    }
     const started = performance.now();
     let response;
     try {
-      response = await fetch(`/predictions/${encodeURIComponent(model)}`, {
-        method: "POST",
-        headers: { ...authHeaders(), "Content-Type": file.type || "application/octet-stream" },
-        body: file,
-      });
+      response = asDocument
+        ? await send(file, model, "?page_image=true", "application/x-ndjson")
+        : await send(file, model, "", null);
     } catch (err) {
       return fail(card, `Cannot reach the server: ${err.message}`);
     }
-    const elapsed = performance.now() - started;
     if (!response.ok) {
       const error = await errorOf(response);
       if (response.status === 401) refused(error);
       return fail(card, describeError(error));
     }
-    const raw = await response.text();
-    const body = JSON.parse(raw);
-    $(".raw pre", card).textContent = JSON.stringify(body, null, 2);
+    if (asDocument) return readDocument(card, model, response, started);
+    const body = JSON.parse(await response.text());
+    const elapsed = performance.now() - started;
+    $(".raw pre", card).textContent = rawJson(body);
     const items = instancesOf(body);
     let size = null;
     try {
       await photo.decode();
       size = [photo.naturalWidth, photo.naturalHeight];
     } catch (_) {
-      photo.hidden = true; // a format the browser cannot show (TIFF): the texts still are
+      photo.hidden = true; // a format the browser cannot show: the texts still are
     }
     if (size) drawPolygons(card, items, size[0], size[1]);
     listLines(card, items);
-    const count = items.length === 1 ? "1 instance" : `${items.length} instances`;
-    $(".meta", card).textContent = `${model} · ${count} · ${Math.round(elapsed)} ms`;
+    $(".meta", card).textContent = `${model} · ${summaryOf(body, items)} · ${Math.round(elapsed)} ms`;
     card.dataset.state = "done";
   }
 
-  function fail(card, text) {
+  // The lines of an application/x-ndjson body, each as soon as it has arrived whole.
+  async function* ndjsonLines(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += decoder.decode(value, { stream: !done });
+      let end;
+      while ((end = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, end).trim();
+        buffer = buffer.slice(end + 1);
+        if (line) yield line;
+      }
+      if (done) break;
+    }
+    if (buffer.trim()) yield buffer.trim();
+  }
+
+  // The pages of a document answer: streamed (one JSON object a line), else {"pages": [...]}
+  // from a server that answered all at once, else one plain answer (a one-page TIFF).
+  async function* pagesOf(response) {
+    if ((response.headers.get("Content-Type") || "").includes("ndjson")) {
+      for await (const line of ndjsonLines(response)) yield JSON.parse(line);
+      return;
+    }
+    const body = JSON.parse(await response.text());
+    yield* Array.isArray(body.pages) ? body.pages : [body];
+  }
+
+  async function readDocument(card, model, response, started) {
+    const announced = Number.parseInt(response.headers.get("X-Page-Count") || "", 10);
+    const total = Number.isFinite(announced) && announced > 0 ? announced : null;
+    const progress = $(".progress", card);
+    const bar = $("progress", progress);
+    const showProgress = (read) => {
+      if (total === null) return;
+      bar.max = total;
+      bar.value = read;
+      $("span", progress).textContent = `${read} of ${count(total, "page")} read`;
+      progress.hidden = false;
+    };
+    showProgress(0);
+    const expected = total === null ? "pages" : count(total, "page");
+    $(".meta", card).textContent = `${model} · reading ${expected}…`;
+    const pages = [];
+    try {
+      for await (const page of pagesOf(response)) {
+        pages.push(page);
+        showPage(card, page, pages.length, total);
+        showProgress(pages.length);
+        $(".raw pre", card).textContent = rawJson({ pages });
+      }
+    } catch (err) {
+      const shown = count(pages.length, "page");
+      return fail(card, `The answer broke off after ${shown}: ${err.message}`, { keepPages: true });
+    }
+    progress.hidden = true;
+    const failed = pages.filter((p) => p && p.error).length;
+    const parts = [model, count(pages.length, "page")];
+    if (failed) parts.push(`${failed} failed`);
+    parts.push(seconds(performance.now() - started));
+    $(".meta", card).textContent = parts.join(" · ");
+    card.dataset.state = "done";
+  }
+
+  // One page of a document, appended to its card: the page image with the polygons, the lines,
+  // or the page's error in their place.
+  function showPage(card, page, position, total) {
+    const section = $("#page").content.firstElementChild.cloneNode(true);
+    const number = Number.isInteger(page.page) ? page.page : position;
+    const head = [total === null ? `page ${number}` : `page ${number} of ${total}`];
+    if (typeof page.time_ms === "number") head.push(seconds(page.time_ms));
+    section.dataset.page = String(number);
+    // When the page was shown, and when the server finished it (ms, one clock for both when
+    // they run on one machine): the browser test checks that pages appear as they come.
+    section.dataset.shownAt = String(Date.now());
+    if (typeof page.done_at === "number") section.dataset.doneAt = String(page.done_at * 1000);
+    $(".pages", card).append(section);
+    if (page.error) {
+      head.push("failed");
+      $(".page-head", section).textContent = head.join(" · ");
+      const error = $(".error", section);
+      error.textContent = describeError({ code: "", type: "", message: "", ...page.error });
+      error.hidden = false;
+      $(".body", section).remove();
+      section.dataset.state = "error";
+      return;
+    }
+    const items = instancesOf(page);
+    head.push(summaryOf(page, items));
+    $(".page-head", section).textContent = head.join(" · ");
+    const url = imageUrlOf(page.image);
+    const photo = $(".photo", section);
+    if (url) {
+      photo.src = url;
+      photo.alt = `page ${number}`;
+      photo.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+    } else {
+      $(".stage", section).hidden = true;
+    }
+    if (url && page.width > 0 && page.height > 0) {
+      drawPolygons(section, items, page.width, page.height);
+    }
+    listLines(section, items);
+    section.dataset.state = "done";
+  }
+
+  // `keepPages`: a document whose answer broke off keeps the pages it has shown.
+  function fail(card, text, { keepPages = false } = {}) {
     const error = $(".error", card);
     error.textContent = text;
     error.hidden = false;
-    $(".body", card).hidden = true;
+    for (const el of card.querySelectorAll(keepPages ? ".body" : ".body, .pages")) el.hidden = true;
+    $(".progress", card).hidden = true;
     $(".meta", card).textContent = "failed";
     card.dataset.state = "error";
   }
@@ -291,7 +455,8 @@
     drop.addEventListener("drop", (event) => {
       event.preventDefault();
       drop.classList.remove("over");
-      submit([...event.dataTransfer.files].filter((f) => f.type.startsWith("image/") || !f.type));
+      const readable = (f) => f.type.startsWith("image/") || !f.type || isDocument(f);
+      submit([...event.dataTransfer.files].filter(readable));
     });
     showKeyField();
     loadModels();

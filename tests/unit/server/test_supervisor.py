@@ -19,10 +19,17 @@ from typing import Any
 import pytest
 
 from ocrserve.archives.spec import ModelSpec
-from ocrserve.errors import InternalServerError, ModelLoadError, OcrServeError, ServiceUnavailable
+from ocrserve.errors import (
+    InternalServerError,
+    ModelLoadError,
+    OcrServeError,
+    ServiceUnavailable,
+    WorkerTimeout,
+)
 from ocrserve.server import supervisor as supervisor_module
 from ocrserve.server.engine import Engine, ModelRuntime
-from ocrserve.server.supervisor import Job, JobQueue
+from ocrserve.server.process import FrameTimeout
+from ocrserve.server.supervisor import Job, JobQueue, _Progress, page_ranges
 from ocrserve.settings import ModelConfig, Settings
 
 SPEC = ModelSpec(name="m", version="1.0", task="textrecog", model_dir=".", url="m.mar")
@@ -71,13 +78,24 @@ class FakeWorker:
         if self.load_error is not None:
             raise self.load_error
 
-    def roundtrip(
-        self, bodies: list[bytes], options: list[dict[str, Any]] | None = None
+    def exchange(
+        self,
+        bodies: list[bytes],
+        options: list[dict[str, Any]] | None,
+        batch: int,
+        on_event: Callable[[dict[str, Any]], None],
+        timeout: float,
     ) -> list[dict[str, Any]]:
+        if self.batch_s > timeout:
+            time.sleep(timeout)
+            raise FrameTimeout(timeout)
         time.sleep(self.batch_s)
         if not self.process.alive:
             raise EOFError("worker died")
         return [{"ok": {"body": b.decode(), "batch": len(bodies)}} for b in bodies]
+
+    def cancel(self, batch: int, indexes: list[int]) -> None:
+        pass
 
     def memory_usage(self) -> int:
         return 0
@@ -453,5 +471,52 @@ def test_worker_dying_during_a_batch_answers_500_and_is_replaced(
             await asyncio.wait_for(running, 2.0)
         await _until(lambda: rt.ready_workers == 1)
         assert (await engine.infer("m", None, b"b")).future.result()["body"] == "b"
+
+    _run(run)
+
+
+# -- documents: the timeout applies to each page -----------------------------------------------
+
+
+def test_page_ranges() -> None:
+    assert page_ranges([3, 4, 5, 9]) == "3-5,9"
+    assert page_ranges([7]) == "7"
+    assert page_ranges([1, 3, 4]) == "1,3-4"
+
+
+def test_a_stalled_page_gets_its_error_and_its_document_goes_on() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        image, document, later = (Job(b"x", loop.create_future()) for _ in range(3))
+        document.events = asyncio.Queue()
+        progress = _Progress([image, document, later])
+        progress.event({"event": "answer", "index": 0, "answer": {"ok": {"text": "x"}}})
+        progress.event({"event": "document", "index": 1, "pages": [2, 3, 4, 5]})
+        progress.event({"event": "page", "index": 1, "page": {"page": 2, "result": []}})
+        requeue = progress.timed_out(7, "m")
+        assert requeue == [document, later]  # the rest of the document, a document not begun
+        assert image.future.result() == {"text": "x"}
+        assert [p["page"] for p in document.pages] == [2, 3]
+        assert document.pages[1]["error"]["code"] == 504
+        assert "Page 3 was not read within 7 s" in document.pages[1]["error"]["message"]
+        assert document.options == {"pages": "4-5"}
+        events = [document.events.get_nowait() for _ in range(document.events.qsize())]
+        assert [kind for kind, _ in events] == ["document", "page", "page"]
+        # Read again from page 4 by another worker: the page list stays the first one.
+        again = _Progress([document])
+        again.event({"event": "document", "index": 0, "pages": [4, 5]})
+        assert document.page_numbers == [2, 3, 4, 5] and document.remaining_pages() == [4, 5]
+
+    _run(run)
+
+
+def test_a_stalled_image_names_the_setting_to_raise() -> None:
+    async def run() -> None:
+        job = Job(b"x", asyncio.get_running_loop().create_future())
+        assert _Progress([job]).timed_out(120, "ocr") == []
+        with pytest.raises(WorkerTimeout) as info:
+            job.future.result()
+        assert "Model ocr did not answer within 120 s" in info.value.message
+        assert "--default-response-timeout" in info.value.message
 
     _run(run)
