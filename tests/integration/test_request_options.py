@@ -244,3 +244,19 @@ def test_pinned_archive_refuses_bad_pins(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="--option drop_score: no archive written here"):
         archive_paddle(tmp_path, rec=weights_path("rec"), options={"drop_score": 0.5},
                        progress=_quiet)  # fmt: skip
+
+
+def test_document_options_and_streamed_pages_on_each_engine(srv: ServerProcess) -> None:
+    """A PDF's pages streamed (Ray replicas answer a document whole: its lines come at once),
+    with the document options reaching the reader on either engine."""
+    pdf = pdf_of([text_page("ALPHA"), text_page("BRAVO"), text_page("CHARLIE")])
+    resp = httpx.put(
+        f"{srv.url}/predictions/ocr?pages=2-3&page_image=true&text_layer=ocr", content=pdf,
+        headers={"accept": "application/x-ndjson"}, timeout=300,
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-page-count"] == "2"
+    pages = [json.loads(line) for line in resp.text.splitlines()]
+    assert [p["page"] for p in pages] == [2, 3]
+    assert [" ".join(line["text"] for line in p["result"]) for p in pages] == ["BRAVO", "CHARLIE"]
+    assert all(p["image"].startswith("data:image/jpeg;base64,") for p in pages)
