@@ -108,8 +108,19 @@ def machine() -> dict[str, Any]:
         "cores": len(os.sched_getaffinity(0)),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
+        "onnxruntime": _installed("onnxruntime"),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def _installed(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (read from its metadata, not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

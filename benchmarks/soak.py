@@ -10,9 +10,17 @@ warm-up to the end, in total and per process. Meanwhile one model (``--scale-mod
 from 1 worker to 2 and back every ``--scale-every`` answered requests, so that workers are
 retired and started under load; at the end it is back at 1 worker before memory is read.
 Requests without an answer (a transport error or a time-out: lost or hung) are counted apart.
+After the warm-up, a burst of large inputs (``--large-pages`` 16-megapixel pages to ``ocr``
+and ``ppocr_det``, ``--pdfs`` PDFs of 50 small pages to ``ocr``) is sent, and memory is read
+again before the mixed load: a large input must not raise the floor. Memory is reported as RSS
+(what the target counts; shared libraries are counted once per process) and as PSS (shared
+pages divided among the processes that map them: what the processes together take).
+``--checkout DIR`` serves from another checkout of ocrserve (e.g. the previous main, for a side
+by side run with the same workload).
 
   python benchmarks/soak.py [--requests 10000] [--concurrency 16] [--rounds 10]
                             [--scale-every 500] [--scale-model ppocr_rec] [--warmup 232]
+                            [--large-pages 3] [--pdfs 2] [--checkout DIR]
                             [--job-queue-size 100] [--server-args "..."]
 
 Every request is on loopback and the run is bounded by ``--requests``; it stops by itself.
@@ -35,6 +43,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ocrserve.server.launcher import LocalServer  # noqa: E402
 from tests.conftest import ServerProcess  # noqa: E402
 from tests.integration.test_load import (  # noqa: E402
     Outcome,
@@ -57,17 +66,45 @@ def worker_names(management_url: str) -> dict[int, str]:
     return names
 
 
-def process_rss(server_pid: int, names: dict[int, str]) -> dict[str, int]:
-    """RSS in bytes: the server process, each named worker, and everything else together."""
+def process_rss(server_pid: int, names: dict[int, str], kind: str = "rss") -> dict[str, int]:
+    """RSS (or PSS) in bytes: the server process, each named worker, and everything else."""
     root = psutil.Process(server_pid)
     out: Counter[str] = Counter()
     for proc in [root, *root.children(recursive=True)]:
         try:
             name = "server" if proc.pid == server_pid else names.get(proc.pid, "other")
-            out[name] += proc.memory_info().rss
+            info = proc.memory_full_info() if kind == "pss" else proc.memory_info()
+            out[name] += getattr(info, kind)
         except psutil.NoSuchProcess:
             pass
     return dict(out)
+
+
+def memory_line(label: str, srv_pid: int, workers: dict[int, str]) -> dict[str, int]:
+    """Print RSS per process and the totals of RSS and PSS; the RSS per process."""
+    rss = process_rss(srv_pid, workers)
+    pss = process_rss(srv_pid, workers, "pss")
+    print(f"{label}, RSS MiB: " + ", ".join(f"{n} {mib(rss[n])}" for n in sorted(rss))
+          + f"; total RSS {mib(sum(rss.values()))}, PSS {mib(sum(pss.values()))}")  # fmt: skip
+    return rss
+
+
+def large_burst(srv: ServerProcess, pages: int, pdfs: int) -> None:
+    """``pages`` 16-megapixel pages to ``ocr`` and ``ppocr_det``, then ``pdfs`` 50-page PDFs."""
+    from tests.documents import pdf_of, text_page
+    from tests.integration.test_memory import _large_page
+
+    large = _large_page()
+    for _ in range(pages):
+        for model in ("ocr", "ppocr_det"):
+            resp = httpx.put(f"{srv.url}/predictions/{model}", content=large, timeout=600)
+            resp.raise_for_status()
+    words = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO"]
+    pdf = pdf_of([text_page(words[k % 5]) for k in range(50)])
+    for _ in range(pdfs):
+        resp = httpx.put(f"{srv.url}/predictions/ocr", content=pdf, timeout=1800)
+        resp.raise_for_status()
+        assert len(resp.json()["pages"]) == 50
 
 
 class Scaler(threading.Thread):
@@ -120,15 +157,20 @@ def main() -> int:
         default=232,
         help="requests before the baseline, in all: each kind once, then from the mix",
     )
+    ap.add_argument("--large-pages", type=int, default=3, help="16 MP pages per model")
+    ap.add_argument("--pdfs", type=int, default=2, help="50-page PDFs in the burst")
+    ap.add_argument("--checkout", default=None, help="serve from this checkout of ocrserve")
     ap.add_argument("--job-queue-size", type=int, default=100)
     ap.add_argument("--server-args", default="", help="extra arguments for `ocrserve start`")
     args = ap.parse_args()
 
     kinds = workload()
     with tempfile.TemporaryDirectory(prefix="ocrserve-soak-") as tmp:
-        srv = ServerProcess(
-            Path(tmp), "--job-queue-size", str(args.job_queue_size), *shlex.split(args.server_args)
-        )
+        extra = ("--job-queue-size", str(args.job_queue_size), *shlex.split(args.server_args))
+        if args.checkout:
+            srv = LocalServer(Path(tmp), *extra, pythonpath=Path(args.checkout).resolve())
+        else:
+            srv = ServerProcess(Path(tmp), *extra)
         try:
             srv.wait_healthy()
             print(f"server pid {srv.proc.pid} at {srv.url}; {len(kinds)} kinds of request")
@@ -138,12 +180,15 @@ def main() -> int:
                 rest = schedule(kinds, args.warmup - len(kinds), seed=1)
                 run_load(srv.url, rest, args.concurrency, deadline=3600)
             workers = worker_names(srv.management_url)
-            base = process_rss(srv.proc.pid, workers)
+            base = memory_line(f"after warm-up ({args.warmup} requests)", srv.proc.pid, workers)
+            if args.large_pages or args.pdfs:
+                large_burst(srv, args.large_pages, args.pdfs)
+                memory_line(
+                    f"after the burst ({args.large_pages} x 2 pages of 16 MP, {args.pdfs} "
+                    "PDFs of 50 pages)", srv.proc.pid, workers,
+                )  # fmt: skip
             before = counters(srv.metrics_url)
             names = sorted(base)
-            print(f"after warm-up ({args.warmup} requests), RSS MiB: "
-                  + ", ".join(f"{n} {mib(base[n])}" for n in names)
-                  + f"; total {mib(sum(base.values()))}")  # fmt: skip
             print(f"{'requests':>9} {'seconds':>8} {'200':>6} {'503':>6} {'other':>6} "
                   + " ".join(f"{n[:10]:>10}" for n in names) + f" {'total MiB':>10}")  # fmt: skip
 
@@ -172,6 +217,7 @@ def main() -> int:
                 scaler.join(30)
                 scaler.scale(1, synchronous=True)  # as at the warm-up, before memory is read
                 rss = process_rss(srv.proc.pid, workers)
+            end_pss = process_rss(srv.proc.pid, workers, "pss")
             after = counters(srv.metrics_url)
             unscaled = {p: n for p, n in workers.items() if not n.startswith(args.scale_model)}
             now = worker_names(srv.management_url)
@@ -202,6 +248,7 @@ def main() -> int:
     )
     print("per process (MiB): " + ", ".join(f"{n} {grown[n] / 2**20:+.1f}" for n in names))
     print("at the end, per process (MiB): " + ", ".join(f"{n} {mib(rss.get(n, 0))}" for n in names))
+    print(f"PSS at the end: {mib(sum(end_pss.values()))} MiB")
     print(f"load: {uptime()}")
     print(f"server counters: 2XX {delta['Requests2XX']:.0f}, 5XX {delta['Requests5XX']:.0f}, "
           f"4XX {delta['Requests4XX']:.0f}; the unscaled models kept their workers: "

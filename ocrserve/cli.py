@@ -41,6 +41,16 @@ _FLAG_ALIASES = {
     "model_store": ["--model-store"],
     "disable_token_authorization": ["--disable-token-auth"],
 }
+#: What one value of a list setting is.
+_METAVARS = {"load_models": "MODEL", "allowed_urls": "REGEX"}
+#: The modules of the ``torch`` extra: MMOCR models run in PyTorch and export to ONNX with onnx.
+_TORCH_EXTRA = ("torch", "onnx")
+#: How to install the ``torch`` extra. pip's default torch wheel is the CUDA build (5 GB of
+#: nvidia-* wheels on a machine with no GPU); PyTorch's own index has the CPU build.
+TORCH_INSTALL = (
+    "pip install -e '.[torch]' torch==2.13.0 (on a CPU-only machine add --extra-index-url "
+    "https://download.pytorch.org/whl/cpu)"
+)
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +70,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
             )
         elif kind.startswith("tuple"):
             parser.add_argument(
-                *flags, dest=f.name, nargs="+", default=None, metavar="MODEL", help=help_text
-            )
+                *flags, dest=f.name, nargs="+", default=None, metavar=_METAVARS[f.name],
+                help=help_text,
+            )  # fmt: skip
         elif kind in ("int", "float"):
             parser.add_argument(
                 *flags, dest=f.name, type=int if kind == "int" else float, default=None,
@@ -78,8 +89,9 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         help="The config.properties the server was started with.",
     )  # fmt: skip
     parser.add_argument(
-        "--inference-address", dest="inference_address", default=None,
-        help="The server's inference address. Default: http://127.0.0.1:8080.",
+        "--inference-address", dest="inference_address", default=None, metavar="URL",
+        help="The server's inference address (http://HOST:PORT or HOST:PORT). Default: "
+        "http://127.0.0.1:8080.",
     )  # fmt: skip
     parser.add_argument(
         "--pid-file", dest="pid_file", default=None,
@@ -250,8 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="ocrserve predict CONFIG CHECKPOINT IMAGE... or ocrserve predict MODEL.mar "
         "IMAGE...: MMOCR's model_inference result per image (one image: the result; several: "
         "a JSON object mapping each path to its result).",
+        usage="ocrserve predict [options] (CONFIG CHECKPOINT | MODEL.mar) IMAGE [IMAGE ...]",
     )
-    predict.add_argument("inputs", nargs="+", metavar="CONFIG CHECKPOINT | MODEL.mar, IMAGE")
+    predict.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="The model (an MMOCR CONFIG and CHECKPOINT, or an archive MODEL.mar), then the "
+        "images.",
+    )  # fmt: skip
     predict.add_argument("--device", default="cpu", help="cpu or cuda[:N]. Default: cpu.")
     predict.add_argument(
         "--threads", type=int, default=0,
@@ -268,7 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         'else ./key_file.json), e.g. curl -H "Authorization: Bearer $(ocrserve key)" ... '
         "An expired key is an error saying how to get a new one.",
     )
-    key.add_argument("--type", choices=["inference", "management", "API"], default="inference")
+    key.add_argument(
+        "--type", choices=["inference", "management", "API"], default="inference",
+        help="Which key: inference (predictions), management (the management API) or API "
+        "(GET /token, to make new keys). Default: inference.",
+    )  # fmt: skip
     key.add_argument(
         "--key-file",
         default=None,
@@ -711,6 +732,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _start_background(settings, argv[1:])
     except OcrServeError as exc:
         print(f"ocrserve: error: {exc.message}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an MMOCR model without the torch extra
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _TORCH_EXTRA:
+            raise
+        what = "PyTorch" if missing == "torch" else missing
+        print(
+            f"ocrserve: error: ocrserve {args.command} needs {what} for MMOCR models (the "
+            f"torch extra), which is not installed: {TORCH_INSTALL}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -102,7 +102,7 @@ def open_image(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError as exc:
         raise InvalidInput(
-            "Request body is not a supported image (JPEG, PNG, BMP, TIFF, WebP, GIF)."
+            "Request body is not a supported image (JPEG, PNG, BMP, TIFF, WebP, GIF) or PDF."
         ) from exc
     except Exception as exc:  # Pillow raises many kinds on hostile headers
         raise InvalidInput(f"Cannot read the image header: {exc}") from exc

@@ -139,6 +139,16 @@ OPTIONS: tuple[Option, ...] = (
         "saw it, a JPEG data URI in 'image' (longer side at most 1280 px), for viewers.",
         _ALL,
     ),
+    Option(
+        "format",
+        str,
+        "The answer's form: 'json' (default), 'text' (lines in reading order, a blank line "
+        "between blocks, a form feed between pages), 'hocr' (hOCR 1.2), 'alto' (ALTO 4 XML), "
+        "'pdf' (PDF input only: the PDF sent with an invisible, selectable text layer). "
+        "The Accept header may choose it too; this option wins.",
+        frozenset({"e2e"}),
+        choices=("json", "text", "hocr", "alto", "pdf"),
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}

@@ -109,6 +109,13 @@ class Settings:
     default_startup_timeout: int = field(
         default=120, metadata=_opt("Seconds a worker may take to load its model.")
     )
+    worker_memory_limit: int = field(
+        default=0,
+        metadata=_opt(
+            "Megabytes of resident memory a worker may hold after a batch; a worker over it is "
+            "replaced between requests, none failing (0: no limit)."
+        ),
+    )
     max_request_size: int = field(
         default=6553500, metadata=_opt("Largest request body in bytes (max_request_size).")
     )
@@ -289,6 +296,10 @@ class Settings:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.number_of_gpu < -1:
             raise ConfigError(f"number_of_gpu={self.number_of_gpu!r}: must be >= -1")
+        if self.worker_memory_limit < 0:
+            raise ConfigError(
+                f"worker_memory_limit={self.worker_memory_limit!r}: must be >= 0 (0: no limit)"
+            )
         if not self.pdf_render_timeout > 0:
             raise ConfigError(f"pdf_render_timeout={self.pdf_render_timeout!r}: must be > 0")
         if self.token_expiration_min <= 0:

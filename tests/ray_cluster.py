@@ -56,10 +56,12 @@ class RayCluster:
     """``ray start`` for a head and (``nodes=2``) one more node, and the means to stop either."""
 
     def __init__(
-        self, nodes: int = 2, dashboard: bool = False, env: dict[str, str] | None = None
-    ) -> None:
+        self, nodes: int = 2, dashboard: bool = False, env: dict[str, str] | None = None,
+        head_cpus: int = HEAD_CPUS,
+    ) -> None:  # fmt: skip
         """``dashboard``: with the dashboard and its Serve REST API (``serve deploy``, what
-        KubeRay uses), at `dashboard_url`; ``env``: more variables for every Ray process."""
+        KubeRay uses), at `dashboard_url`; ``env``: more variables for every Ray process;
+        ``head_cpus``: the CPUs the head offers."""
         self.tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -71,7 +73,7 @@ class RayCluster:
         dashboard_port = free_port()
         self.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
         self.head = self._start(
-            "--head", f"--port={self.port}", f"--num-cpus={HEAD_CPUS}",
+            "--head", f"--port={self.port}", f"--num-cpus={head_cpus}",
             f"--temp-dir={self.tmp}", f"--ray-client-server-port={self.client_port}",
             f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
             f"--include-dashboard={str(dashboard).lower()}", name="head",

@@ -77,7 +77,7 @@ class AsyncClient:
             async with gate:
                 try:
                     return await self.predict(model, image, version, **options)
-                except (OcrServeError, httpx.HTTPError) as exc:
+                except (OcrServeError, httpx.HTTPError, OSError) as exc:
                     if not return_exceptions:
                         raise
                     return exc

@@ -172,14 +172,12 @@ class Keys:
 
 def image_body(image: ImageInput) -> bytes:
     """The request body for ``image``: a file's bytes, the bytes given, or a PNG of an array
-    or a PIL image (NumPy and Pillow are imported only for those)."""
+    or a PIL image (NumPy and Pillow are imported only for those). A path that cannot be read
+    raises Python's own `OSError` (`FileNotFoundError` for a missing file), as `open` does."""
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image)
     if isinstance(image, (str, os.PathLike)):
-        try:
-            return Path(image).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read image {os.fspath(image)}: {exc.strerror}") from exc
+        return Path(image).read_bytes()
     pil = sys.modules.get("PIL.Image")
     if pil is None and hasattr(image, "__array_interface__"):
         from PIL import Image as pil

@@ -48,8 +48,10 @@ def add_request_parser(sub: Any) -> None:
     parser.add_argument("model", help="Model name (MODEL or MODEL/VERSION).")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="Image files or folders.")
     parser.add_argument(
-        "--url", default="http://127.0.0.1:8080",
-        help="The server's inference address. Default: http://127.0.0.1:8080.",
+        "--inference-address", "--url", dest="inference_address",
+        default="http://127.0.0.1:8080", metavar="URL",
+        help="The server's inference address (http://HOST:PORT or HOST:PORT), as start, stop "
+        "and key take it. Default: http://127.0.0.1:8080.",
     )  # fmt: skip
     parser.add_argument("--token", default=None, help="Inference key; give '-KEY' as --token=KEY.")
     parser.add_argument("--key-file", default=None, help="Read the key from this key file.")
@@ -64,8 +66,9 @@ def add_request_parser(sub: Any) -> None:
         "--concurrency", type=int, default=4, help="Requests in flight. Default: 4."
     )
     parser.add_argument(
-        "--retries", type=int, default=3, help="Tries after a 503 or refused connection."
-    )
+        "--retries", type=int, default=3,
+        help="Tries after a 503 or refused connection. Default: 3.",
+    )  # fmt: skip
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="No progress bar.")
     shown.add_argument(
@@ -232,7 +235,7 @@ def _read_document(
 
     try:
         pages = list(client.predict_pages(model, path, version, progress=bar, **options))
-    except (OcrServeError, httpx.HTTPError) as exc:
+    except (OcrServeError, httpx.HTTPError, OSError) as exc:
         return exc
     finally:
         if bar is not None:
@@ -252,7 +255,10 @@ def run_request(args: argparse.Namespace) -> int:
         images = [image for path in args.images for image in find_images(path, suffixes)]
         options = request_options(args)
         model, _, version = args.model.partition("/")
-        client = Client(args.url, token=args.token, key_file=args.key_file, retries=args.retries)
+        client = Client(
+            args.inference_address, token=args.token, key_file=args.key_file,
+            retries=args.retries,
+        )  # fmt: skip
         client.keys.get("inference")  # a key file that cannot be read stops here, not per image
     except ConfigError as exc:
         print(f"ocrserve: error: {exc.message}", file=sys.stderr)

@@ -93,7 +93,7 @@ class Client:
             nonlocal done
             try:
                 return self.predict(model, image, version, **options)
-            except (OcrServeError, httpx.HTTPError) as exc:
+            except (OcrServeError, httpx.HTTPError, OSError) as exc:
                 if not return_exceptions:
                     raise
                 return exc
@@ -130,7 +130,7 @@ class Client:
 
     def models(self) -> list[dict[str, Any]]:
         """The served models from the inference port (``GET /ocrserve/models``): name, default
-        version and task of each; needs only the inference key."""
+        version, task, versions and request options of each; needs only the inference key."""
         return list(self._send(self._calls.served_models()))
 
     # -- management ----------------------------------------------------------------------

@@ -314,7 +314,7 @@ img {{ max-width: 720px; display: block; }} ul {{ margin: 0; padding-left: 1.2em
 <h1>Served <code>{esc(str(header.get("model_name", "")))}</code> vs local
 <code>{esc(" ".join(header.get("local_model", [])))}</code></h1>
 <p class="{"ok" if doc["ok"] else "bad"}">{agree} of {len(comparisons)} images agree</p>
-<p>Inference API {esc(str(header.get("inference_addr", "")))}; tolerances: vertices
+<p>Inference API {esc(str(header.get("inference_address", "")))}; tolerances: vertices
 {tol.get("vertex_px")} px, scores {tol.get("score")}, instances matched at IoU
 &ge; {tol.get("match_iou")}. Full data: <a href="report.json">report.json</a>.</p>
 <table><tr><th>image</th><th>result</th><th>local</th><th>served</th><th>matched</th>

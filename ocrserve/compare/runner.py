@@ -89,7 +89,7 @@ class _ServedModel:
 
         from ocrserve.settings import parse_address
 
-        host, port = parse_address("--inference-addr", address)
+        host, port = parse_address("--inference-address", address)
         self.base = f"http://{host}:{port}"
         self.url = f"{self.base}/predictions/{name}"
         self.name = name
@@ -108,7 +108,7 @@ class _ServedModel:
     def _unreachable(self, exc: Exception) -> ConfigError:
         return ConfigError(
             f"cannot reach the inference API at {self.base} ({exc}); start the server "
-            "(ocrserve start) or pass --inference-addr HOST:PORT"
+            "(ocrserve start) or pass --inference-address URL"
         )
 
     def predict(self, data: bytes) -> Any:
@@ -258,10 +258,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "config and checkpoint, or an archive) and the name it is served under.",
     )
     p.add_argument(
-        "--inference-addr",
-        default="127.0.0.1:8080",
-        metavar="HOST:PORT",
-        help="Inference API HOST:PORT. Default: 127.0.0.1:8080.",
+        "--inference-address",
+        "--inference-addr",  # MMOCR's test_torchserve.py spelling
+        dest="inference_address",
+        default="http://127.0.0.1:8080",
+        metavar="URL",
+        help="The server's inference address (http://HOST:PORT or HOST:PORT). Default: "
+        "http://127.0.0.1:8080.",
     )
     p.add_argument(
         "--device",
@@ -282,7 +285,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         default=None,
         metavar="KEY",
         help="Inference key (`ocrserve key` prints it). Default: the key of the server at "
-        "--inference-addr if it runs on this machine, else the one in ./key_file.json if there "
+        "--inference-address if it runs on this machine, else the one in ./key_file.json if there "
         "is one, else none. Give a key that begins with '-' as --token=KEY.",
     )
     p.add_argument(
@@ -318,9 +321,9 @@ def add_compare_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         type=int,
         default=0,
         metavar="N",
-        help="Local CPU threads (0: all cores). Results can differ in the last float bits "
-        "between thread counts: use the served model's cpuThreads (management API describe) "
-        "to reproduce it exactly.",
+        help="Local CPU threads. Default: 0 (all cores). Results can differ in the last float "
+        "bits between thread counts: use the served model's cpuThreads (management API "
+        "describe) to reproduce it exactly.",
     )
     p.add_argument(
         "--timeout",
@@ -406,7 +409,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from ocrserve.compare import pictures
 
     served = _ServedModel(
-        args.inference_addr, name, read_token(args.token, served_key_file(args.inference_addr)),
+        args.inference_address, name,
+        read_token(args.token, served_key_file(args.inference_address)),
         args.timeout,
     )  # fmt: skip
     comparisons: list[ImageComparison] = []
@@ -440,7 +444,7 @@ def run_compare(args: argparse.Namespace) -> int:
     header = {
         "model_name": name,
         "local_model": [str(Path(a)) for a in model_args],
-        "inference_addr": args.inference_addr,
+        "inference_address": args.inference_address,
         "device": args.device,
         "threads": threads,
         "tolerances": {"vertex_px": tol.vertex, "score": tol.score, "match_iou": tol.match_iou},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import time
@@ -107,6 +108,24 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _OncePerProcess(logging.Filter):
+    """Drops the lines uvicorn logs once per server (`serve` runs three in one process and
+    says each once, naming the three APIs)."""
+
+    LINES = frozenset(
+        {"Started server process [%d]", "Shutting down", "Finished server process [%d]"}
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.LINES
+
+
+def _quiet_uvicorn() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _OncePerProcess) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_OncePerProcess())
 
 
 def _bind(key: str, address: str) -> socket.socket:
@@ -255,13 +274,17 @@ async def serve(
     await engine.start(specs, failures, configs)
     apply_default_versions(engine, settings)
     for key, addr in surfaces:
-        log.info("%s: %s", key, addr)
         host, _ = parse_address(key, addr)
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning(
                 "%s listens on %s, beyond this machine: keep token authorization on and put "
                 "TLS in front (ocrserve speaks plain HTTP)", key, host,
             )  # fmt: skip
+    _quiet_uvicorn()
+    log.info(
+        "Started server process [%d]: inference API %s, management API %s, metrics API %s",
+        os.getpid(), *(addr for _, addr in surfaces),
+    )  # fmt: skip
     try:
         await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in zip(servers, sockets)))
     finally:

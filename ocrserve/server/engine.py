@@ -86,6 +86,7 @@ class ModelRuntime:
         self.gpus = gpus
         self.config = config
         self.limits = settings.input_limits()
+        self.memory_limit = settings.worker_memory_limit
         self.log_dir: str | None = os.environ.get("LOG_LOCATION") or settings.log_location
         self.queue = JobQueue(settings.job_queue_size)
         self.threads = threads_per_worker(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ocrserve.documents.outputs import check_format, format_for_accept, render
 from ocrserve.errors import (
     InternalServerError,
     InvalidInput,
@@ -28,11 +30,12 @@ from ocrserve.errors import (
     error_from_answer,
 )
 from ocrserve.imaging import decode_base64, is_pdf, maybe_base64, probe
-from ocrserve.options import parse_options, task_schema
+from ocrserve.options import DOCUMENT_OPTIONS, parse_options, task_schema
 from ocrserve.server.engine import Engine
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import NO_CACHE_HEADERS, json_response
 from ocrserve.server.supervisor import Job
+from ocrserve.settings import Settings
 
 __all__ = [
     "MODELS_PATH",
@@ -218,6 +221,20 @@ NDJSON = "application/x-ndjson"
 DOCUMENT_FORMATS = ("PDF", "TIFF")
 
 
+def check_document_options(requested: dict[str, Any], image_format: str) -> None:
+    """A 400 naming the document options a request sent with an image that is no document
+    (``pages=5`` on a JPEG would otherwise be silently ignored)."""
+    if image_format in DOCUMENT_FORMATS:
+        return
+    wrong = sorted(DOCUMENT_OPTIONS & set(requested))
+    if wrong:
+        names = ", ".join(f"'{name}'" for name in wrong)
+        raise InvalidInput(
+            f"Option {names} applies to PDF and TIFF input only; this body is a "
+            f"{image_format} image."
+        )
+
+
 def wants_pages(request: Request) -> bool:
     """Whether the client asked for the answer as newline-delimited JSON (one page a line)."""
     return NDJSON in request.headers.get("accept", "").lower()
@@ -347,6 +364,30 @@ async def _page_lines(job: Job, events: asyncio.Queue[Any], request: Request) ->
             job.cancel()
 
 
+def answer_format(request: Request, task: str, options: dict[str, Any]) -> str:
+    """The answer's format (`ocrserve.documents.outputs.FORMATS`): the ``format`` option, taken
+    out of ``options`` (the model never sees it); else, for an end-to-end model, the one the
+    ``Accept`` header prefers, unless it asks for pages as they are read (they stay JSON)."""
+    fmt = options.pop("format", None)
+    if fmt is None and task == "e2e" and not wants_pages(request):
+        fmt = format_for_accept(request.headers.get("accept", ""))
+    return str(fmt or "json")
+
+
+async def formatted_response(
+    result: Any, fmt: str, data: bytes, options: dict[str, Any], settings: Settings
+) -> Response:
+    """The answer written as ``fmt`` (`ocrserve.documents.outputs.render`, in a thread: a PDF's
+    layer takes a while); ``X-Failed-Pages`` lists pages that failed (empty in the output)."""
+    dpi = options.get("dpi", settings.pdf_dpi) if is_pdf(data) else None
+    rendered = await asyncio.to_thread(render, fmt, result, data, dpi=dpi)
+    check_response_size(len(rendered.body), settings.max_response_size)
+    headers = {"x-request-id": str(uuid.uuid4()), **NO_CACHE_HEADERS}
+    if rendered.failed_pages:
+        headers["x-failed-pages"] = ",".join(str(n) for n in rendered.failed_pages)
+    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
+
+
 def check_response_size(size: int, limit: int) -> None:
     """`InternalServerError` for an answer over ``max_response_size``."""
     if size > limit:
@@ -389,14 +430,20 @@ def inference_routes(engine: Engine) -> list[Route]:
         query = query_options(request)
         parse_options(spec.task, query, spec.options)
         data, fields = await image_from_request(request, settings.max_request_size)
-        options = parse_options(spec.task, merged_options(query, fields), spec.options)
+        requested = merged_options(query, fields)
+        options = parse_options(spec.task, requested, spec.options)
+        fmt = answer_format(request, spec.task, options)
         info = probe(data, settings.max_image_pixels)
-        if wants_pages(request):
+        check_document_options(requested, info.format)
+        check_format(fmt, info.format, options)
+        if wants_pages(request) and fmt == "json":
             return await stream_pages(engine, request, name, version, data, options)
         if info.format in DOCUMENT_FORMATS:
             result = await infer_document(engine, request, name, version, data, options)
         else:
             [result] = await infer_images(engine, request, name, version, [data], options)
+        if fmt != "json":
+            return await formatted_response(result, fmt, data, options, settings)
         response = json_response(result, trailing_newline=False)
         check_response_size(len(response.body), settings.max_response_size)
         return response

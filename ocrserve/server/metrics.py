@@ -80,6 +80,9 @@ FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("QueueTime", "gauge", "Milliseconds", _HOST),
     MetricFamily("WorkerThreadTime", "gauge", "Milliseconds", _HOST),
     MetricFamily("WorkerLoadTime", "gauge", "Milliseconds", ("WorkerName", *_HOST)),
+    # ocrserve's: each worker's resident memory after its last batch (TorchServe reports the
+    # host's MemoryUsed only, and each worker's memoryUsage in describe).
+    MetricFamily("WorkerMemoryUsed", "gauge", "Megabytes", ("WorkerName", *_HOST)),
     MetricFamily("CPUUtilization", "gauge", "Percent", _HOST),
     MetricFamily("MemoryUsed", "gauge", "Megabytes", _HOST),
     MetricFamily("MemoryAvailable", "gauge", "Megabytes", _HOST),
@@ -166,6 +169,15 @@ class Metrics:
         labels = (f"W-{worker_id}-{model}_{version}", "Host", self.hostname)
         with self._lock:
             self._values["WorkerLoadTime"].pop(labels, None)
+            self._values["WorkerMemoryUsed"].pop(labels, None)
+
+    def record_worker_memory(
+        self, model: str, version: str, rss: int, *, worker_id: int | str
+    ) -> None:
+        """A worker's resident memory (bytes) after a batch, as ``WorkerMemoryUsed`` in MB."""
+        labels = (f"W-{worker_id}-{model}_{version}", "Host", self.hostname)
+        with self._lock:
+            self._set("WorkerMemoryUsed", labels, rss / _MB)
 
     def record_prediction(
         self, model: str, version: str | None, ms: float, batch_size: int

@@ -115,6 +115,14 @@ _RESULT_CONTENT["application/x-ndjson"] = {
         'line; a failure after the first line as a last line {"error": {...}}.',
     }
 }
+#: The ``format`` option's answers (`ocrserve.documents.outputs`).
+for _media, _what in (
+    ("text/plain", "format=text: the lines in reading order, a form feed between pages."),
+    ("text/html", "format=hocr: hOCR 1.2 (XHTML)."),
+    ("application/alto+xml", "format=alto: ALTO 4 XML."),
+    ("application/pdf", "format=pdf: the PDF sent, with an invisible text layer."),
+):
+    _RESULT_CONTENT[_media] = {"schema": {"type": "string", "description": _what}}
 
 _TASKS = ("textdet", "textrecog", "e2e")
 
@@ -189,12 +197,17 @@ _SERVED_MODELS = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["modelName", "modelVersion", "task", "versions"],
+                "required": ["modelName", "modelVersion", "task", "versions", "options"],
                 "properties": {
                     "modelName": {"type": "string"},
                     "modelVersion": {"type": "string", "description": "The default version."},
                     "task": {"type": "string", "enum": ["textdet", "textrecog", "e2e"]},
                     "versions": {"type": "array", "items": {"type": "string"}},
+                    "options": {
+                        "type": "object",
+                        "description": "The JSON schema of the default version's request "
+                        "options; an option its archive pins has its one value as an enum.",
+                    },
                 },
             },
         }

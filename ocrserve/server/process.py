@@ -54,6 +54,8 @@ class Worker:
         child.close()
         self.start_time = time.time()
         self.status = "LOADING"
+        #: The worker's resident memory in bytes after its last batch, as it reported it.
+        self.rss = 0
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"pipe-{spec.name}-{wid}")
 
     @property
@@ -95,6 +97,7 @@ class Worker:
                 raise FrameTimeout(timeout)
             msg = json.loads(self.conn.recv_bytes())
             if "results" in msg:
+                self.rss = int(msg.get("rss", 0))
                 return list(msg["results"])
             on_event(msg)
 

@@ -94,6 +94,11 @@ class ConfiguredModel(RayModel):
     def scale(self, count: int) -> None:
         self.target = count
 
+    def gives_up_waiting(self) -> bool:
+        """Replicas wait for room as long as the Serve config wants them (KubeRay may add
+        nodes): the wait is shown, never a load failure."""
+        return False
+
     async def stop(self) -> None:
         """Serve stops the replicas with the application."""
 

@@ -41,6 +41,7 @@ from ocrserve.errors import (
 from ocrserve.options import document_pages
 from ocrserve.server.devices import threads_per_worker
 from ocrserve.server.engine import Engine, ServedModel, queue_full
+from ocrserve.server.ray_placement import ClusterRoom, cluster_room
 from ocrserve.server.supervisor import EngineMetrics, Job
 from ocrserve.settings import ModelConfig, Settings
 
@@ -76,6 +77,10 @@ CLIENT_TRIES = 3
 REPLICA_QUEUE = 4
 #: (application, deployment): where the replicas of one model version are.
 Deployment = tuple[str, str]
+#: Seconds a replica may stay unplaced (its actor ``PENDING_CREATION``) before the server says
+#: what it waits for, if Ray's demands say it waits for resources: one with room is placed as
+#: soon as a worker process starts (about a second on a busy 2-core machine).
+WAIT_NOTICE_S = 2.0
 
 
 def app_name(spec: ModelSpec) -> str:
@@ -227,6 +232,10 @@ class RayModel:
         #: When Serve took the last deployment (a failure seen after it is this one's).
         self._deployed_at = float("inf")
         self.gate = Gate(self._per_replica(), settings.job_queue_size)
+        #: What unplaced replicas wait for (`ClusterRoom.why`), or None; describe's rayPending.
+        self.waiting: str | None = None
+        #: The load error is a wait given up at the startup timeout, not a failed load.
+        self._gave_up_waiting = False
 
     def _per_replica(self) -> int:
         """Serve's ``max_ongoing_requests`` of each replica."""
@@ -235,6 +244,12 @@ class RayModel:
     @property
     def ready_workers(self) -> int:
         return min(self.running, sum(1 for r in self.replicas if r.state == "ALIVE"))
+
+    def _needs(self) -> dict[str, float]:
+        """What one replica reserves, as Ray names the resources (the actor options)."""
+        gpus = 1.0 if self.config.device_type == "gpu" else 0.0
+        needs = {"CPU": float(self.settings.ray_replica_cpus), "GPU": gpus}
+        return {name: amount for name, amount in needs.items() if amount}
 
     def _options(self) -> dict[str, Any]:
         cfg = self.config
@@ -316,6 +331,7 @@ class RayModel:
         """Ask Ray for ``count`` replicas (the config's bounds); Ray starts or stops them."""
         self.target = count
         self.load_failed = False
+        self._gave_up_waiting = False
         previous = self._deploying
 
         async def deploy() -> None:
@@ -502,6 +518,8 @@ class RayModel:
             info["loadError"] = self.load_error
         if self.load_failed:
             info["loadFailed"] = True
+        if self.waiting:
+            info["rayPending"] = self.waiting
         return info
 
     def observe(
@@ -510,9 +528,11 @@ class RayModel:
         actors: list[dict[str, Any]],
         failure: str | None = None,
         looked_at: float = 0.0,
+        room: ClusterRoom | None = None,
     ) -> None:
         """The watcher's latest look (begun at ``looked_at``): Serve's RUNNING count, this
-        app's replica actors, and Serve's message when the application is DEPLOY_FAILED."""
+        app's replica actors, Serve's message when the application is DEPLOY_FAILED, and what
+        Ray cannot place (read while a replica is unplaced)."""
         if failure is not None and looked_at > self._deployed_at and not self.load_failed:
             lines = [line.strip() for line in failure.splitlines() if line.strip()]
             reason = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
@@ -545,6 +565,44 @@ class RayModel:
             number = self._loads.pop(rid)
             if self.metrics is not None:
                 self.metrics.forget_worker(self.spec.name, self.spec.version, number)
+        self._note_waiting(room, now)
+
+    def _note_waiting(self, room: ClusterRoom | None, now: float) -> None:
+        """Say at once (log, describe) what unplaced replicas wait for, when Ray's demands
+        have their resources; with no ready replica, give up at the startup timeout, saying
+        why (the load error a start reports). A replica placed later serves again."""
+        unplaced = [
+            r for r in self.replicas
+            if r.state == "PENDING_CREATION" and now - r.first_seen >= WAIT_NOTICE_S
+        ]  # fmt: skip
+        if unplaced and room is None:  # Ray's demands were not read: nothing new
+            return
+        bundle = room.demand_for(self._needs()) if unplaced and room is not None else None
+        if bundle is None or room is None:
+            if self.waiting is not None and self.target:  # (not a model going away)
+                log.info("model %s: no replica waits for room on the Ray cluster now",
+                         self.spec.name)  # fmt: skip
+            self.waiting = None
+            if self._gave_up_waiting and self.ready_workers:
+                self._gave_up_waiting = self.load_failed = False
+                self.load_error = None
+            return
+        why = room.why(len(unplaced), bundle)
+        if why != self.waiting:
+            log.warning("model %s: %s", self.spec.name, why)
+        self.waiting = why
+        if self.ready_workers or self.load_failed or not self.gives_up_waiting():
+            return
+        timeout = self.config.startup_timeout
+        if now - min(r.first_seen for r in unplaced) >= timeout:
+            self.load_error = f"no replica placed within startupTimeout ({timeout} s): {why}"
+            self.load_failed = self._gave_up_waiting = True
+            log.error("model %s: %s", self.spec.name, self.load_error)
+
+    def gives_up_waiting(self) -> bool:
+        """Whether replicas that wait for room past the startup timeout fail the model (the
+        server's own applications; a RayService's Serve config owns its replicas)."""
+        return True
 
 
 def _state(value: Any) -> str:
@@ -596,6 +654,7 @@ class RayEngine(Engine):
         self._watcher: asyncio.Task[None] | None = None
         self._client = False
         self._lister: Any = None
+        self._roomer: Any = None
         self._last_error = ""
 
     def new_model(self, spec: ModelSpec, config: ModelConfig) -> ServedModel:
@@ -643,9 +702,13 @@ class RayEngine(Engine):
 
     def _look(
         self,
-    ) -> tuple[dict[Deployment, int], dict[Deployment, list[dict[str, Any]]], dict[str, str]]:
+    ) -> tuple[
+        dict[Deployment, int], dict[Deployment, list[dict[str, Any]]], dict[str, str],
+        ClusterRoom | None,
+    ]:  # fmt: skip
         """Serve's RUNNING replica counts and the replica actors, per (application,
-        deployment), and the messages of failed applications."""
+        deployment), the messages of failed applications, and while a replica is unplaced,
+        what Ray cannot place."""
         from ocrserve.server.ray_replica import replica_actors
 
         running, failed = _serve_states()
@@ -663,14 +726,28 @@ class RayEngine(Engine):
             for actor in replicas:
                 if (actor.get("Address") or {}).get("IPAddress") == here and actor.get("Pid"):
                     actor["ocrserveMemory"] = _rss(int(actor["Pid"]))
-        return running, actors, failed
+        unplaced = any(actor.get("State") == "PENDING_CREATION" for _, _, actor in listed)
+        return running, actors, failed, self._room() if unplaced else None
+
+    def _room(self) -> ClusterRoom | None:
+        """Ray's pending demands (None when they cannot be read: an older Ray, no access)."""
+        try:
+            if not self._client:
+                return ClusterRoom.from_plain(cluster_room())
+            if self._roomer is None:
+                self._roomer = ray.remote(num_cpus=0)(cluster_room)
+            return ClusterRoom.from_plain(ray.get(self._roomer.remote(), timeout=10))
+        except Exception as exc:
+            log.debug("Ray engine: cannot read the pending demands: %s", exc)
+            return None
 
     async def _watch(self) -> None:
         while True:
             looked_at = time.monotonic()
             failed: dict[str, str] = {}
+            room: ClusterRoom | None = None
             try:
-                running, actors, failed = await asyncio.to_thread(self._look)
+                running, actors, failed, room = await asyncio.to_thread(self._look)
             except Exception as exc:  # the cluster unreachable: nothing counts as live
                 if str(exc) != self._last_error:
                     log.warning("Ray engine: cannot read the replicas: %s", exc)
@@ -684,7 +761,7 @@ class RayEngine(Engine):
                         key = (model.app, model.deployment)
                         model.observe(
                             running.get(key, 0), actors.get(key, []),
-                            failed.get(model.app), looked_at,
+                            failed.get(model.app), looked_at, room,
                         )  # fmt: skip
             await asyncio.sleep(WATCH_PERIOD_S)
 

@@ -2,8 +2,8 @@
 
 `StartupWatch.poll` asks the server, over its own APIs, how far it is: ``/ping`` (Healthy: done),
 then the management API's list and describe: per model ``status`` (Healthy/Unhealthy),
-``loadFailed`` with its ``loadError``, and 503 for a model whose archive could not be prepared
-(the engine's failures).
+``loadFailed`` with its ``loadError``, ``rayPending`` (what its Ray replicas wait for), and 503
+for a model whose archive could not be prepared (the engine's failures).
 A model that reports a load error has failed for good as far as a start is concerned: the start
 stops the server and says why instead of waiting for the startup timeout.
 """
@@ -34,15 +34,20 @@ class StartupState:
     loading: list[str] = field(default_factory=list)
     #: Models that failed for good: name -> the server's reason.
     failed: dict[str, str] = field(default_factory=dict)
+    #: Loading models whose replicas wait for room on a Ray cluster: name -> for what.
+    pending: dict[str, str] = field(default_factory=dict)
 
     def progress(self) -> str:
-        """``loading: 2/3 models ready (ppocr_det, ocr); waiting for ppocr_rec``."""
+        """``loading: 2/3 models ready (ppocr_det, ocr); waiting for ppocr_rec``, and what a
+        model's Ray replicas wait for: ``(ppocr_rec: 1 replica waits for a Ray node ...)``."""
         total = len(self.ready) + len(self.loading) + len(self.failed)
         line = f"loading: {len(self.ready)}/{total} models ready"
         if self.ready:
             line += f" ({', '.join(self.ready)})"
         if self.loading:
             line += f"; waiting for {', '.join(self.loading)}"
+        for name, why in self.pending.items():
+            line += f" ({name}: {why})"
         return line
 
 
@@ -107,6 +112,7 @@ class StartupWatch:
                 self._describe(name, headers, state)
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             state.ready, state.failed, state.loading = [], {}, list(self.expected)
+            state.pending = {}
         return state
 
     def _describe(self, name: str, headers: dict[str, str], state: StartupState) -> None:
@@ -128,3 +134,6 @@ class StartupWatch:
             state.ready.append(name)
         else:
             state.loading.append(name)
+            pending = [v["rayPending"] for v in versions if v.get("rayPending")]
+            if pending:
+                state.pending[name] = pending[0]

@@ -203,6 +203,10 @@ class EngineMetrics(Protocol):
 
     def forget_worker(self, model: str, version: str, worker_id: int | str) -> None: ...
 
+    def record_worker_memory(
+        self, model: str, version: str, rss: int, *, worker_id: int | str
+    ) -> None: ...
+
     def record_prediction(
         self, model: str, version: str | None, ms: float, batch_size: int
     ) -> None: ...
@@ -219,6 +223,8 @@ class SupervisedModel(Protocol):
     log_dir: str | None
     metrics: EngineMetrics | None
     gpus: GpuPool | None
+    #: ``worker_memory_limit`` in MB (0: none).
+    memory_limit: int
     load_error: str | None
     next_worker_id: int
 
@@ -250,6 +256,8 @@ class Supervisor:
         self.holding: list[Job] = []
         self._serving = False
         self._batches = 0
+        #: Set when the worker is replaced for holding over ``worker_memory_limit``.
+        self.recycling = False
         self._retired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(self._run())
 
@@ -282,6 +290,9 @@ class Supervisor:
                 await _dispose(worker, self.model)
             if self.failed or self.retiring:
                 return
+            if self.recycling:  # replaced on purpose (worker_memory_limit): no back-off
+                self.recycling = False
+                continue
             if loaded and lived >= MIN_HEALTHY_S:
                 failures = 0
                 continue
@@ -424,8 +435,11 @@ class Supervisor:
             for job in batch:
                 job.running = None
         elapsed = time.monotonic() - started
+        rss = int(getattr(worker, "rss", 0))
         if m.metrics is not None:
             m.metrics.record_prediction(name, m.spec.version, elapsed * 1000, len(batch))
+            if rss:
+                m.metrics.record_worker_memory(name, m.spec.version, rss, worker_id=worker.id)
         for job, res in zip(batch, results):
             job.handler_s = elapsed
             if job.future.done():
@@ -436,6 +450,14 @@ class Supervisor:
                 job.finish_document()
             elif "error" in res:
                 job.future.set_exception(error_from_name(*res["error"]))
+        limit = m.memory_limit * 1024 * 1024
+        if limit and rss > limit:
+            log.warning(
+                "model %s: worker %s holds %.0f MB, over worker_memory_limit (%d MB): "
+                "replacing it between requests", name, worker.id, rss / 2**20, m.memory_limit,
+            )  # fmt: skip
+            self.recycling = True
+            return False
         return True
 
 

@@ -239,6 +239,7 @@ def worker_main(
         conn.close()
         return
     device = str(getattr(predictor, "device", "cpu"))
+    memory = _Memory()
     conn.send_bytes(json.dumps({"status": READY, "pid": os.getpid(), "device": device}).encode())
     while True:
         try:
@@ -255,7 +256,46 @@ def worker_main(
             conn.send_bytes(json.dumps(frame).encode())
 
         results = _answer(predictor, bodies, limits, msg.get("options"), emit, cancels)
-        conn.send_bytes(json.dumps({"results": results}).encode())
+        del bodies
+        rss = memory.after_batch()
+        conn.send_bytes(json.dumps({"results": results, "rss": rss}).encode())
+
+
+class _Memory:
+    """The worker's resident memory, given back after a batch that raised it.
+
+    The model's own buffers are freed after each run (`ocrserve.onnx_session`), but glibc keeps
+    freed heap pages mapped: once the resident size has grown by `TRIM_STEP` since the last
+    look, ``malloc_trim`` returns them to the system (a few ms, so not after every batch).
+    """
+
+    TRIM_STEP = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        name = ctypes.util.find_library("c")
+        libc = ctypes.CDLL(name) if name else None
+        self._trim = getattr(libc, "malloc_trim", None)  # glibc only
+        self.floor = self.rss()
+
+    def rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self._page
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def after_batch(self) -> int:
+        """The resident size after a batch, trimmed first when it grew by a step."""
+        rss = self.rss()
+        if self._trim is not None and rss > self.floor + self.TRIM_STEP:
+            self._trim(0)
+            rss = self.rss()
+            self.floor = rss
+        return rss
 
 
 class _Cancels:

@@ -139,6 +139,9 @@ def test_an_image_streams_as_one_line_and_errors_before_pages_are_answers(
     assert resp.status_code == 200, resp.text
     (line,) = resp.text.splitlines()
     assert _texts(json.loads(line)) == "KILO"
+    ignored = httpx.put(f"{srv.url}/predictions/ocr?pages=5&dpi=300", content=png.getvalue())
+    assert ignored.status_code == 400, ignored.text  # not silently ignored: named
+    assert "Option 'dpi', 'pages' applies to PDF and TIFF input only" in ignored.json()["message"]
     bad = httpx.put(f"{srv.url}/predictions/ocr", content=b"%PDF-1.7 broken", headers=NDJSON)
     assert bad.status_code == 400 and bad.json()["type"] == "BadRequestException", bad.text
     resp = httpx.put(

@@ -229,3 +229,20 @@ def test_access_and_model_logs_in_the_log_folder(tmp_path: Path) -> None:
     puts = [line for line in lines if '"PUT /predictions/' in line]
     assert len(puts) == 2
     assert " 200 " in puts[0] and " ms" in puts[0] and " 404 " in puts[1]
+
+
+def test_the_log_says_started_once_naming_the_three_apis(tmp_path: Path) -> None:
+    """Three uvicorn servers run in one process: one line says it started, with each API's
+    address, not three identical ``Started server process`` lines."""
+    srv = ServerProcess(tmp_path, "--models", "ppocr_rec")
+    try:
+        srv.wait_healthy()
+    finally:
+        assert srv.stop() == 0
+    log = srv.log()
+    started = [line for line in log.splitlines() if "Started server process" in line]
+    assert len(started) == 1, log
+    for api, url in [("inference", srv.url), ("management", srv.management_url),
+                     ("metrics", srv.metrics_url)]:  # fmt: skip
+        assert f"{api} API {url}" in started[0]
+    assert log.count("Shutting down") <= 1 and log.count("Finished server process") <= 1, log

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -22,7 +24,8 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocrserve.archives.bundled import build_bundled_archive
-from tests.conftest import DEMO, ServerProcess, running
+from ocrserve.server.instance import read_pid
+from tests.conftest import DEMO, REPO, ServerProcess, free_port, running
 from tests.ray_cluster import REPLICA_CPUS, RayCluster
 
 pytestmark = pytest.mark.slow
@@ -289,3 +292,65 @@ def test_node_lost_moves_its_replicas(srv: ServerProcess, ray_cluster: RayCluste
     finally:
         if ray_cluster.node2 is None:
             ray_cluster.start_node2()  # for the tests that follow
+
+
+def _log_time(line: str) -> float:
+    """The time of a server log line (``2026-12-07 23:30:34,846 INFO ...``)."""
+    return time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
+
+
+def test_start_says_which_model_waits_for_which_resources_then_fails_at_the_startup_timeout(
+    tmp_path: Path, store: Path
+) -> None:
+    """Two models of one CPU each on a one-CPU cluster: one runs, Ray cannot place the other.
+    ``ocrserve start`` says at once which model waits for which resources (the log, describe,
+    its progress) and fails at the startup timeout with that reason."""
+    cluster = RayCluster(nodes=1, head_cpus=1)
+    ports: set[int] = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    inference, management, metrics = (f"http://127.0.0.1:{port}" for port in ports)
+    log_path = tmp_path / "logs" / "ocrserve.log"
+    start = subprocess.Popen(
+        [sys.executable, "-m", "ocrserve", "start", "--model-store", str(store),
+         "--models", f"a={MODEL}.mar", f"b={MODEL}.mar", "--engine", "ray",
+         "--ray-address", cluster.address, "--ray-replica-cpus", "1",
+         "--default-startup-timeout", "10", "--disable-token-auth",
+         "--inference-address", inference, "--management-address", management,
+         "--metrics-address", metrics, "--pid-file", str(tmp_path / "ocrserve.pid"),
+         "--log-location", str(tmp_path / "logs")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        waiting, described = "", {}
+        deadline = time.monotonic() + 90
+        while not waiting and time.monotonic() < deadline and start.poll() is None:
+            time.sleep(0.5)
+            for name in ("a", "b"):
+                try:
+                    answer = httpx.get(f"{management}/models/{name}", timeout=5)
+                except httpx.HTTPError:
+                    continue
+                if answer.status_code == 200 and "rayPending" in answer.json()[0]:
+                    waiting, described = name, answer.json()[0]
+        why = "1 replica waits for a Ray node with CPU 1 free (the cluster has CPU 0 of 1 free)"
+        assert waiting and described["rayPending"].startswith(why), (described, start.poll())
+        assert described["status"] == "Unhealthy"
+        lines = log_path.read_text().splitlines()
+        started = next(line for line in lines if "Started server process" in line)
+        said = next(line for line in lines if f"model {waiting}: {why}" in line)
+        # Serve creates the replica's actor (3-4 s on a busy 2-core machine), then 2 s unplaced
+        assert _log_time(said) - _log_time(started) < 12, (started, said)
+        _, err = start.communicate(timeout=120)
+        assert start.returncode == 1, err
+        assert f"({waiting}: {why}" in err  # the start's progress line
+        assert f"{waiting}: no replica placed within startupTimeout (10 s): {why}" in err
+    finally:
+        if start.poll() is None:
+            start.kill()
+            start.communicate()
+        server = read_pid(str(tmp_path / "ocrserve.pid"))
+        if server is not None:
+            os.kill(server, signal.SIGKILL)
+        cluster.stop()

@@ -225,7 +225,7 @@ def test_openapi_lists_the_options(srv: ServerProcess) -> None:
     query = {p["name"]: p for p in params if p["in"] == "query"}
     assert set(query) == {
         "box_score_threshold", "max_side", "drop_score", "detect_only", "char_scores", "dpi",
-        "pages", "text_layer", "page_image",
+        "pages", "text_layer", "page_image", "format",
     }  # fmt: skip
     assert query["drop_score"]["schema"] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
     schemas = api["components"]["schemas"]

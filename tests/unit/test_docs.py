@@ -102,3 +102,52 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+#: A pip install of an extra list that holds ``torch`` (``'.[test,torch]'``, ``ocrserve[torch]``).
+_TORCH_INSTALL = re.compile(r"pip install\b.*\[[^\]]*\btorch\b[^\]]*\]")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_torch_install_says_how_to_get_the_cpu_build(path: Path) -> None:
+    """pip's default torch wheel is the CUDA build (gigabytes of nvidia-* wheels): next to
+    every install of the torch extra, within two lines, PyTorch's CPU index."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    missing = [
+        f"line {n + 1}"
+        for n, line in enumerate(lines)
+        if _TORCH_INSTALL.search(line) and CPU_INDEX not in "\n".join(lines[max(0, n - 2) : n + 3])
+    ]
+    assert not missing, f"{path.relative_to(REPO)}: no {CPU_INDEX} near {', '.join(missing)}"
+
+
+def _help_default(text: str) -> str:
+    """What a help text says after ``Default:``, to the end of its sentence."""
+    found = re.search(r"Default: (.+?)\.(?:\s|$)", " ".join(text.split()))
+    return found.group(1) if found else ""
+
+
+def _same(documented: str, default: str) -> bool:
+    try:
+        return float(documented) == float(default)
+    except ValueError:
+        return documented == default
+
+
+def test_compare_options_table_says_what_the_parser_does() -> None:
+    """docs/compare.md's table of options: each flag's default is the one ``ocrserve compare
+    --help`` gives."""
+    from ocrserve.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0]  # type: ignore[union-attr]
+    flags = sub.choices["compare"]._option_string_actions  # type: ignore[union-attr]
+    table = (DOCS / "compare.md").read_text(encoding="utf-8").split("## Options", 1)[1]
+    rows = re.findall(r"^\| `(--[\w-]+)[^`]*` \| (.+?) \| ", table, re.M)
+    assert len(rows) >= 10, rows
+    wrong = [
+        f"{flag}: docs {documented!r}, --help {_help_default(flags[flag].help or '')!r}"
+        for flag, documented in rows
+        if not _same(documented.replace("`", ""), _help_default(flags[flag].help or ""))
+    ]
+    assert not wrong, "; ".join(wrong)

@@ -90,6 +90,14 @@ def test_not_an_image(data: bytes) -> None:
         probe(data, 10**6)
 
 
+def test_not_an_image_names_every_accepted_input_pdf_too() -> None:
+    with pytest.raises(InvalidInput) as info:
+        probe(b"hello, not an image", 10**6)
+    assert info.value.message == (
+        "Request body is not a supported image (JPEG, PNG, BMP, TIFF, WebP, GIF) or PDF."
+    )
+
+
 def test_truncated_png_fails_on_decode() -> None:
     data = _encode(Image.effect_noise((64, 64), 50))
     with pytest.raises(InvalidInput, match="Cannot decode"):

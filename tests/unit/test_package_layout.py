@@ -139,6 +139,7 @@ def test_feature_packages_exist() -> None:
         "cli",
         "errors",
         "imaging",
+        "ocrmypdf",
         "onnx_session",
         "options",
         "predictor",

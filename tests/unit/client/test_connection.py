@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from ocrserve import errors
+from ocrserve.client import AsyncClient, Client
 from ocrserve.client.connection import RetryPolicy, image_body
 
 
@@ -28,13 +31,33 @@ def test_arrays_and_pil_images_become_lossless_pngs() -> None:
     assert image_body(b"abc") == b"abc" and image_body(memoryview(b"xy")) == b"xy"
 
 
-def test_what_cannot_be_sent_says_what_can(tmp_path: object) -> None:
+def test_what_cannot_be_sent_says_what_can() -> None:
     with pytest.raises(errors.ConfigError, match="H x W x 3"):
         image_body(np.zeros((2, 2, 2), dtype=np.uint8))
-    with pytest.raises(errors.ConfigError, match="cannot read image"):
-        image_body("/nonexistent/image.png")
     with pytest.raises(errors.ConfigError, match="a path, bytes, a NumPy array or a PIL image"):
         image_body(3)
+
+
+def test_a_missing_image_file_is_pythons_file_not_found_error(tmp_path: Path) -> None:
+    """What Python users catch for a missing file, from predict as from open(); predict_many
+    with return_exceptions gives it in that image's place."""
+    missing = tmp_path / "missing.png"
+    with Client("http://127.0.0.1:9", token="k" * 43, retries=0) as client:
+        with pytest.raises(FileNotFoundError, match="missing.png") as info:
+            client.predict("ocr", missing)
+        assert not isinstance(info.value, errors.OcrServeError)
+        (answer,) = client.predict_many("ocr", [str(missing)], return_exceptions=True)
+        assert isinstance(answer, FileNotFoundError)
+
+
+async def _async_predict(path: Path) -> None:
+    async with AsyncClient("http://127.0.0.1:9", token="k" * 43, retries=0) as client:
+        await client.predict("ocr", path)
+
+
+def test_the_async_client_raises_file_not_found_error_too(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(_async_predict(tmp_path / "missing.png"))
 
 
 def test_back_off_doubles_up_to_its_cap() -> None:

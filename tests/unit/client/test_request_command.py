@@ -29,7 +29,7 @@ from ocrserve.client.request_command import (
 from ocrserve.client.results import parse_result
 from ocrserve.options import OPTIONS, Option
 
-URL = ["--url", "http://127.0.0.1:9", "--token", "k" * 43, "--retries", "0"]
+URL = ["--inference-address", "http://127.0.0.1:9", "--token", "k" * 43, "--retries", "0"]
 #: A value on the command line for each kind of option, and what it must become.
 SAMPLES: dict[type, tuple[list[str], Any]] = {
     float: (["0.25"], 0.25),
@@ -53,6 +53,8 @@ def test_every_request_option_has_a_flag_of_its_type() -> None:
     flags = _request_parser()._option_string_actions
     for option in OPTIONS:
         flag = option_flag(option)
+        if option.name == "format":  # `request`'s own --format (text or json) has the flag
+            continue
         assert flag == "--" + option.name.replace("_", "-")
         assert flag in flags, f"{option.name} has no flag"
         assert option.description.split()[0] in (flags[flag].help or "")
@@ -86,6 +88,21 @@ def test_the_flags_values_reach_the_query_string_typed(
     assert request.content == image.read_bytes()
 
 
+@pytest.mark.parametrize("flag", ["--inference-address", "--url"])
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "http://127.0.0.1:9"])
+def test_inference_address_and_its_alias_take_either_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, address: str
+) -> None:
+    """The address is spelled --inference-address as start, stop and key spell it; --url is
+    the same option; HOST:PORT and http://HOST:PORT both work."""
+    image = tmp_path / "page.png"
+    image.write_bytes(b"\x89PNG not really")
+    seen = _mock_server(monkeypatch, lambda r: httpx.Response(200, json={"result": []}))
+    argv = [flag, address, "--token", "k" * 43, "--retries", "0"]
+    assert main(["request", "ocr", str(image), *argv]) == 0
+    assert [str(r.url) for r in seen] == ["http://127.0.0.1:9/predictions/ocr"]
+
+
 def test_bad_flags_and_options_stop_before_any_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,12 +123,14 @@ def test_bad_flags_and_options_stop_before_any_request(
 
 
 def test_an_option_whose_flag_is_taken_is_left_to_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    clash = Option("format", str, "A 50% made-up option.", frozenset({"e2e"}))
+    clash = Option("out", str, "A 50% made-up option.", frozenset({"e2e"}))
     monkeypatch.setattr(request_command, "OPTIONS", (*OPTIONS, clash))
     parser = argparse.ArgumentParser()
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--out")
     parser.add_argument("--option", action="append", default=[], dest="options")
-    assert add_option_flags(parser) == [clash]
+    fmt = next(o for o in OPTIONS if o.name == "format")  # the request option `format`
+    assert add_option_flags(parser) == [fmt, clash]
     parser.format_help()  # a '%' in a description is not taken for a format
     args = parser.parse_args(["--format", "json", "--option", "format=hocr", "--dpi", "72"])
     assert args.format == "json"

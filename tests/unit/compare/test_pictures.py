@@ -83,7 +83,7 @@ def test_reports(tmp_path: Path) -> None:
     header = {
         "model_name": "dbnet",
         "local_model": ["dbnet.mar"],
-        "inference_addr": "h:1",
+        "inference_address": "h:1",
         "tolerances": {"vertex_px": 0.5, "score": 1e-4, "match_iou": 0.5},
     }
     index = write_reports(tmp_path, header, [good, bad])

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from ocrserve.compare.matching import Tolerances, compare_results
-from ocrserve.compare.runner import add_compare_parser, find_images, format_table, read_token
+from ocrserve.compare.runner import (
+    _ServedModel,
+    add_compare_parser,
+    find_images,
+    format_table,
+    read_token,
+)
 from ocrserve.errors import ConfigError
 from tests.conftest import REPO
 
@@ -68,7 +74,8 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_parser_defaults_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse("img.png", "cfg.py", "ckpt.pth", "dbnet")
     assert args.model == ["cfg.py", "ckpt.pth", "dbnet"]
-    assert (args.inference_addr, args.device, args.score_thr) == ("127.0.0.1:8080", "cpu", 0.5)
+    default = ("http://127.0.0.1:8080", "cpu", 0.5)
+    assert (args.inference_address, args.device, args.score_thr) == default
     assert (args.vertex_tol, args.score_tol, args.match_iou) == (0.5, 1e-4, 0.5)
     assert args.token is None and args.threads == 0
     with pytest.raises(SystemExit):
@@ -77,12 +84,24 @@ def test_parser_defaults_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     for default in (
         "Default: 0.5.",
         "Default: 0.0001.",
-        "Default: 127.0.0.1:8080.",
+        "Default: http://127.0.0.1:8080.",
         "Default: cpu.",
         "./key_file.json",
         "Exit status: 0",
     ):
         assert default in text
+
+
+@pytest.mark.parametrize("flag", ["--inference-address", "--inference-addr"])
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "http://127.0.0.1:9"])
+def test_inference_address_and_its_alias_take_either_form(flag: str, address: str) -> None:
+    """start, stop and key spell it --inference-address; MMOCR's test_torchserve.py spelled
+    it --inference-addr HOST:PORT: both are the one option, either form of address."""
+    args = _parse("img.png", "a.mar", "name", flag, address)
+    assert args.inference_address == address
+    served = _ServedModel(address, "name", None, 1.0)
+    served.close()
+    assert served.url == "http://127.0.0.1:9/predictions/name"
 
 
 @pytest.mark.parametrize(

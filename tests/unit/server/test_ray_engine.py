@@ -175,3 +175,53 @@ def test_gate_places_are_taken_when_checked_and_given_back_whatever_became_of_th
         assert (gate.inside, gate.waiting) == (0, 0)
 
     asyncio.run(scenario())
+
+
+def _actor(state: str, rid: str = "abc") -> dict[str, Any]:
+    """A replica's row of Ray's actor table, as `replica_actors` gives it."""
+    pid = 0 if state == "PENDING_CREATION" else 42
+    return {"Name": f"SERVE_REPLICA::app#OcrReplica#{rid}", "State": state, "Pid": pid,
+            "Address": {"NodeID": "", "IPAddress": ""}}  # fmt: skip
+
+
+def test_an_unplaced_replica_says_what_it_waits_for_then_gives_up_at_the_startup_timeout(
+    ray_engine: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ocrserve.server.ray_placement import ClusterRoom
+
+    model = _model(ray_engine, tmp_path, startup_timeout=30)
+    room = ClusterRoom(({"CPU": 0.5},), {"CPU": 2.0}, {"CPU": 0.25})
+    pending = [_actor("PENDING_CREATION")]
+    model.observe(0, pending, room=room)
+    assert model.waiting is None  # placed within a moment, as a replica with room is
+    model.replicas[0].first_seen -= ray_engine.WAIT_NOTICE_S
+    with caplog.at_level("WARNING", logger=ray_engine.__name__):
+        model.observe(0, pending, room=room)
+        model.observe(0, pending, room=None)  # the demands not read: the same as before
+        model.observe(0, pending, room=room)
+    why = ("1 replica waits for a Ray node with CPU 0.5 free (the cluster has CPU 0.25 of 2 "
+           "free): add a node, or lower ray_replica_cpus or the models' minWorkers")  # fmt: skip
+    assert [r.getMessage() for r in caplog.records] == [f"model rec: {why}"]
+    described = model.describe("1.0")
+    assert described["rayPending"] == why and described["status"] == "Unhealthy"
+    assert not model.load_failed
+    other = ClusterRoom(({"CPU": 1.0},), {"CPU": 2.0}, {"CPU": 0.25})  # another model's demand
+    model.observe(0, pending, room=other)
+    assert model.waiting is None and "rayPending" not in model.describe("1.0")
+    model.replicas[0].first_seen -= 30
+    model.observe(0, pending, room=room)
+    assert model.load_failed and model.load_error == (
+        f"no replica placed within startupTimeout (30 s): {why}"
+    )
+    assert model.describe("1.0")["loadFailed"] is True
+    model.observe(1, [_actor("ALIVE")], room=None)  # Ray found it room after all: it serves
+    assert not model.load_failed and model.load_error is None and model.waiting is None
+
+
+def test_a_rayservice_model_waits_without_failing(ray_engine: ModuleType, tmp_path: Path) -> None:
+    model = _model(ray_engine, tmp_path, startup_timeout=1)
+    model.gives_up_waiting = lambda: False  # as ocrserve.server.ray_app.ConfiguredModel
+    model.observe(0, [_actor("PENDING_CREATION")])
+    model.replicas[0].first_seen -= 60
+    model.observe(0, [_actor("PENDING_CREATION")], room=ray_engine.ClusterRoom(({"CPU": 0.5},)))
+    assert model.waiting and not model.load_failed
