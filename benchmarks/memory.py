@@ -4,10 +4,11 @@
 For each policy of `ocrserve.onnx_session` (``arena``: ONNX Runtime's defaults; ``shrink``:
 the arena shrunk after every run; ``plain``: no arena, no memory patterns), a fresh child
 process loads the bundled end-to-end ``ocr`` model (2 threads) as a worker does and answers
-through the worker's own code (`ocrserve.server.worker._answer`, then the worker's trim rule
-`_Memory.after_batch`): a warm-up on the demo page, ``--requests`` timed demo pages, two
-16-megapixel pages, then the demo page again. It reports the resident memory after loading,
-after the warm-up, after the large pages and at the end, and the demo page's latency (p50,
+through the worker's own code (glibc tuned by `ocrserve.server.worker.tune_malloc`, then
+`_answer` and the worker's trim rule `_Memory.after_batch`): a warm-up on the demo page,
+``--requests`` timed demo pages, two 16-megapixel pages, then the demo page again. It reports
+the resident memory after loading, after the warm-up, after the large pages and at the end, and
+the demo page's latency (p50,
 p99). Policies alternate over ``--rounds`` rounds (each round runs every policy once, in a
 rotated order), and the table gives the median over rounds with the min-max spread.
 
@@ -29,8 +30,9 @@ from harness import REPO, md_table, write_result
 CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
-from ocrserve.server.worker import limit_threads
+from ocrserve.server.worker import limit_threads, tune_malloc
 limit_threads(2)
+tune_malloc()  # as a worker does, before the model loads
 import psutil
 from harness import extracted
 from ocrserve.archives.loader import load_predictor

@@ -25,7 +25,7 @@ from typing import Any
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.settings import InputLimits
 
-__all__ = ["READY", "limit_threads", "set_torch_threads", "worker_main"]
+__all__ = ["READY", "limit_threads", "set_torch_threads", "tune_malloc", "worker_main"]
 
 READY = "ready"
 
@@ -230,6 +230,7 @@ def worker_main(
     limit_threads(threads)
     # Ctrl-C reaches the whole process group: the server handles it and kills its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc()
     try:
         _import_opencv().setNumThreads(threads)
         predictor = _build(spec, threads, gpu)
@@ -261,25 +262,48 @@ def worker_main(
         conn.send_bytes(json.dumps({"results": results, "rss": rss}).encode())
 
 
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+#: glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_malloc() -> None:
+    """Large blocks from the heap, kept there until the worker trims it (`_Memory`): glibc
+    otherwise maps each block over its threshold afresh and unmaps it when freed, so a model
+    that frees its buffers after every run (`ocrserve.onnx_session`) would fault its pages in
+    again on every run. Called before the model loads; glibc only (elsewhere nothing changes)."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+        mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
 class _Memory:
     """The worker's resident memory, given back after a batch that raised it.
 
-    The model's own buffers are freed after each run (`ocrserve.onnx_session`), but glibc keeps
-    freed heap pages mapped: once the resident size has grown by `TRIM_STEP` since the last
-    look, ``malloc_trim`` returns them to the system (a few ms, so not after every batch).
+    The model's buffers are freed after each run (`ocrserve.onnx_session`) into the heap
+    (`tune_malloc`), which keeps them mapped for the next run. What ordinary batches need is
+    the median resident size after the last `WINDOW` batches; a batch that leaves the worker
+    `TRIM_STEP` above it (a large page, a long document) has ``malloc_trim`` return the free
+    pages to the system (a few ms), so a large input does not raise the floor.
     """
 
     TRIM_STEP = 16 * 1024 * 1024
+    WINDOW = 15
 
     def __init__(self) -> None:
-        import ctypes
-        import ctypes.util
+        from collections import deque
 
         self._page = os.sysconf("SC_PAGE_SIZE")
-        name = ctypes.util.find_library("c")
-        libc = ctypes.CDLL(name) if name else None
-        self._trim = getattr(libc, "malloc_trim", None)  # glibc only
-        self.floor = self.rss()
+        self._trim = getattr(_libc(), "malloc_trim", None)  # glibc only
+        self.recent: deque[int] = deque(maxlen=self.WINDOW)
 
     def rss(self) -> int:
         try:
@@ -289,12 +313,13 @@ class _Memory:
             return 0
 
     def after_batch(self) -> int:
-        """The resident size after a batch, trimmed first when it grew by a step."""
+        """The resident size after a batch, trimmed first when it is a step over the usual."""
         rss = self.rss()
-        if self._trim is not None and rss > self.floor + self.TRIM_STEP:
+        usual = sorted(self.recent)[len(self.recent) // 2] if self.recent else rss
+        if self._trim is not None and rss > usual + self.TRIM_STEP:
             self._trim(0)
             rss = self.rss()
-            self.floor = rss
+        self.recent.append(rss)
         return rss
 
 
