@@ -3,6 +3,7 @@ tests/prerequisites.py applied to every test."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "shared(*paths): reads these paths under ../shared (tests/prerequisites.py)"
     )
+    # Ray 2.60 turns token authentication on for `ray start --head` whenever ~/.ray/auth_token
+    # exists (any local `ray.init()` writes one), while a driver joining by address then goes
+    # without it: one stray token file split every later test cluster from its own drivers.
+    # The tests' loopback clusters, their drivers and the servers all say the same mode.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
