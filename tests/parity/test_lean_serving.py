@@ -10,11 +10,26 @@ import numpy as np
 import pytest
 
 from ocrserve.compare.matching import Tolerances, compare_results
+from ocrserve.errors import ConfigError
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor
 from tests.prerequisites import SHARED, needs_shared
 
 TEXTDET = SHARED / "fixtures" / "mmocr-0.6.3" / "textdet"
-MODELS = sorted(p.parent.name for p in TEXTDET.glob("*/checkpoint.pth"))
+#: Fixtures of detectors ocrserve does not build yet (issue 36): their parity is expected to
+#: fail with the error that names the supported types, until they are built (strict: a pass
+#: then fails, so the mark is taken off).
+NOT_YET = ("drrg_", "mask_rcnn_")
+MODELS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.xfail(
+            raises=ConfigError, strict=True, reason="issue 36: DRRG and Mask R-CNN not built yet"
+        ),
+    )
+    if name.startswith(NOT_YET)
+    else name
+    for name in sorted(p.parent.name for p in TEXTDET.glob("*/checkpoint.pth"))
+]
 
 pytestmark = needs_shared("fixtures/mmocr-0.6.3/textdet", "fixtures/mmocr-0.6.3/images")
 
