@@ -46,6 +46,11 @@ pytestmark = needs_shared(
 
 #: See the module's docstring: the rectified image's exact pixels hang on float32 rounding.
 RECTIFIED_TOLERANCE = 1e-3
+#: The TPS model's decoder logits (an LSTM over the rectified image's features, up to 14.4 in
+#: magnitude): on a 2-core Intel Xeon with AVX-512 they are 1.47e-4 from the fixture's (made
+#: under AVX2), 1e-5 relative, while the rectified input itself may be 1e-3 off (measured
+#: 8.0e-4 there); the text and the score are still checked at 1e-4.
+TPS_DECODER_TOLERANCE = 5e-4
 
 #: The original (full-size) values of each fixture's ``slim_overrides`` (MMOCR 0.6.3's
 #: ``configs/_base_/recog_models/seg.py``); CRNN+TPS has none (its widths are hard-coded).
@@ -101,7 +106,7 @@ def test_crnn_tps_stages_and_result(image: str) -> None:
         assert _max_diff(rectified.numpy(), tensors["out.preprocessor"]) <= RECTIFIED_TOLERANCE
         assert _max_diff(model.backbone(rectified).numpy(), tensors["out.backbone"]) <= 1e-4
     outputs = predictor.forward(samples)
-    assert _max_diff(outputs[0].numpy(), tensors["out.decoder"]) <= 1e-4
+    assert _max_diff(outputs[0].numpy(), tensors["out.decoder"]) <= TPS_DECODER_TOLERANCE
     result = predictor.postprocess(samples, outputs)
     assert result["text"] == expected["text"]
     assert isinstance(result["score"], list) and len(result["score"]) == len(expected["score"])
