@@ -141,16 +141,16 @@ def test_build_context_holds_what_the_copies_need() -> None:
     assert {
         "pyproject.toml",
         "README.md",
-        "ocrserve",
+        "src",
         "docker/serve/entrypoint.sh",
         "docker/serve/config.properties",
     } <= set(sources)
     for source in sources:
         assert (REPO / source).exists(), source
         assert not _docker_ignored(source, patterns), f"{source} is excluded by .dockerignore"
-    for module in (REPO / "ocrserve").rglob("*.py"):
+    for module in (REPO / "src" / "ocrserve").rglob("*.py"):
         assert not _docker_ignored(str(module.relative_to(REPO)), patterns), module
-    for other in ("tests/conftest.py", ".git/HEAD", "ocrserve/__pycache__/x.pyc", ".venv/x"):
+    for other in ("tests/conftest.py", ".git/HEAD", "src/ocrserve/__pycache__/x.pyc", ".venv/x"):
         assert _docker_ignored(other, patterns), other
     assert os.access(ENTRYPOINT, os.X_OK)
 

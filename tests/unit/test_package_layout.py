@@ -9,11 +9,13 @@ how the registrants may import their registry without a cycle.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "ocrserve"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "ocrserve"
 
 
 def module_name(path: Path) -> str:
@@ -148,3 +150,21 @@ def test_feature_packages_exist() -> None:
         "torchserve_handler",
         "version",
     ]
+
+
+def test_python_imports_the_package_from_a_clones_parent(tmp_path: Path) -> None:
+    """``from ocrserve import Client`` beside a folder named ``ocrserve`` (a clone's parent).
+
+    With the package at the repository root, the clone's folder was taken as a namespace package
+    ahead of the editable install ("cannot import name 'Client' from 'ocrserve' (unknown
+    location)"); under ``src/`` the install's path entry finds the real package first.
+    """
+    clone = tmp_path / "ocrserve"
+    (clone / "src").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text("[project]\nname = 'ocrserve'\n")
+    code = "import ocrserve; from ocrserve import Client; print(ocrserve.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).name == "__init__.py", done.stdout
