@@ -5,7 +5,7 @@ For each policy of `ocrserve.onnx_session` (``arena``: ONNX Runtime's defaults; 
 the arena shrunk after every run; ``plain``: no arena, no memory patterns), a fresh child
 process loads the bundled end-to-end ``ocr`` model (2 threads) as a worker does and answers
 through the worker's own code (glibc tuned by `ocrserve.server.worker.tune_malloc`, then
-`_answer` and the worker's trim rule `_Memory.after_batch`): a warm-up on the demo page,
+`_answer` and the worker's trim rule `WorkerMemory.after_batch`): a warm-up on the demo page,
 ``--requests`` timed demo pages, two 16-megapixel pages, then the demo page again. It reports
 the resident memory after loading, after the warm-up, after the large pages and at the end, and
 the demo page's latency (p50,
@@ -36,13 +36,13 @@ tune_malloc()  # as a worker does, before the model loads
 import psutil
 from harness import extracted
 from ocrserve.archives.loader import load_predictor
-from ocrserve.server.worker import _Memory, _answer
+from ocrserve.server.worker import WorkerMemory, _answer
 from ocrserve.settings import InputLimits
 from tests.integration.test_memory import DEMO, _large_page
 proc = psutil.Process()
 rss = lambda: proc.memory_info().rss / 2**20
 predictor = load_predictor(str(extracted("ocr")), 2)
-memory, limits, out = _Memory(), InputLimits(), {{}}
+memory, limits, out = WorkerMemory(), InputLimits(), {{}}
 out["loaded"] = rss()
 for _ in range(10):
     _answer(predictor, [DEMO], limits); memory.after_batch()

@@ -210,6 +210,15 @@ def test_batch_size_gathers_concurrent_requests(srv: ServerProcess) -> None:
         sizes = {s.name: s.value for s in family.samples if s.labels.get("model_name") == "batched"}
         total, batches = sizes["ocrserve_batch_size_sum"], sizes["ocrserve_batch_size_count"]
         assert total == 4 and batches < 4, text
+        # The replica reports its resident size after each batch, as a local worker does.
+        memory = [
+            s.value
+            for f in text_string_to_metric_families(text)
+            if f.name == "WorkerMemoryUsed"
+            for s in f.samples
+            if s.labels["WorkerName"].startswith("W-9") and "-batched_" in s.labels["WorkerName"]
+        ]
+        assert len(memory) == 1 and 20 < memory[0] < 4000, text
     finally:
         httpx.delete(f"{srv.management_url}/models/batched", timeout=60)
 

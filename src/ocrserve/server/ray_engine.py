@@ -433,6 +433,10 @@ class RayModel:
             self.metrics.record_worker_load(
                 name, version, float(answer["load_ms"]), worker_id=self._loads[rid]
             )
+        if rid and answer.get("rss"):
+            self.metrics.record_worker_memory(
+                name, version, int(answer["rss"]), worker_id=self._loads[rid]
+            )
 
     async def wait_ready(self, count: int, timeout: float) -> bool:
         """Wait until Ray runs ``count`` ready replicas and has stopped any beyond the bounds

@@ -24,7 +24,14 @@ from typing import Any
 from ray import serve
 
 from ocrserve.archives.mar import extract_archive
-from ocrserve.server.worker import _answer, _build, _import_opencv, limit_threads
+from ocrserve.server.worker import (
+    WorkerMemory,
+    _answer,
+    _build,
+    _import_opencv,
+    limit_threads,
+    tune_malloc,
+)
 from ocrserve.settings import InputLimits
 
 __all__ = [
@@ -53,6 +60,10 @@ class OcrReplica:
         use_gpu: bool,
     ) -> None:
         limit_threads(threads)
+        # The local worker's memory policy: freed buffers kept in the heap, given back after a
+        # batch that left the replica over its usual size (`WorkerMemory`).
+        tune_malloc()
+        self.memory = WorkerMemory()
         self.limits = limits
         self.folder = Path(tempfile.mkdtemp(prefix=f"ocrserve-ray-{name}-"))
         mar = self.folder / "model.mar"
@@ -92,15 +103,24 @@ class OcrReplica:
         batch's time (``batch_s``); the first one of a batch its size (``batch``): the
         server's metrics."""
         started = time.perf_counter()
-        answers = await asyncio.get_running_loop().run_in_executor(
-            self._one_at_a_time, _answer, self.predictor, bodies, self.limits, options
+        answers, rss = await asyncio.get_running_loop().run_in_executor(
+            self._one_at_a_time, self._run, bodies, options
         )
         took = time.perf_counter() - started
         for answer in answers:
-            answer.update(replica=self.replica_id, load_ms=self.load_ms, batch_s=took)
+            answer.update(replica=self.replica_id, load_ms=self.load_ms, batch_s=took, rss=rss)
         if answers:
             answers[0]["batch"] = len(answers)
         return answers
+
+    def _run(
+        self, bodies: list[bytes], options: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A batch's answers and the replica's resident bytes after it (trimmed when the batch
+        raised it)."""
+        answers = _answer(self.predictor, bodies, self.limits, options)
+        del bodies
+        return answers, self.memory.after_batch()
 
     async def __call__(self, request: tuple[bytes, dict[str, Any]]) -> dict[str, Any]:
         return await self.predict(request)

@@ -25,7 +25,14 @@ from typing import Any
 from ocrserve.archives.spec import ModelSpec
 from ocrserve.settings import InputLimits
 
-__all__ = ["READY", "limit_threads", "set_torch_threads", "tune_malloc", "worker_main"]
+__all__ = [
+    "READY",
+    "WorkerMemory",
+    "limit_threads",
+    "set_torch_threads",
+    "tune_malloc",
+    "worker_main",
+]
 
 READY = "ready"
 
@@ -240,7 +247,7 @@ def worker_main(
         conn.close()
         return
     device = str(getattr(predictor, "device", "cpu"))
-    memory = _Memory()
+    memory = WorkerMemory()
     conn.send_bytes(json.dumps({"status": READY, "pid": os.getpid(), "device": device}).encode())
     while True:
         try:
@@ -275,7 +282,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def tune_malloc() -> None:
-    """Large blocks from the heap, kept there until the worker trims it (`_Memory`): glibc
+    """Large blocks from the heap, kept there until the worker trims it (`WorkerMemory`): glibc
     otherwise maps each block over its threshold afresh and unmaps it when freed, so a model
     that frees its buffers after every run (`ocrserve.onnx_session`) would fault its pages in
     again on every run. Called before the model loads; glibc only (elsewhere nothing changes)."""
@@ -285,7 +292,7 @@ def tune_malloc() -> None:
         mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
-class _Memory:
+class WorkerMemory:
     """The worker's resident memory, given back after a batch that raised it.
 
     The model's buffers are freed after each run (`ocrserve.onnx_session`) into the heap
