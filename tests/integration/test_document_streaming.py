@@ -135,17 +135,24 @@ def test_an_image_streams_as_one_line_and_errors_before_pages_are_answers(
 ) -> None:
     png = io.BytesIO()
     text_page("KILO").save(png, "PNG")
-    resp = httpx.put(f"{srv.url}/predictions/ocr", content=png.getvalue(), headers=NDJSON)
+    resp = httpx.put(
+        f"{srv.url}/predictions/ocr", content=png.getvalue(), headers=NDJSON, timeout=120
+    )
     assert resp.status_code == 200, resp.text
     (line,) = resp.text.splitlines()
     assert _texts(json.loads(line)) == "KILO"
     ignored = httpx.put(f"{srv.url}/predictions/ocr?pages=5&dpi=300", content=png.getvalue())
     assert ignored.status_code == 400, ignored.text  # not silently ignored: named
     assert "Option 'dpi', 'pages' applies to PDF and TIFF input only" in ignored.json()["message"]
-    bad = httpx.put(f"{srv.url}/predictions/ocr", content=b"%PDF-1.7 broken", headers=NDJSON)
+    bad = httpx.put(
+        f"{srv.url}/predictions/ocr", content=b"%PDF-1.7 broken", headers=NDJSON, timeout=60
+    )
     assert bad.status_code == 400 and bad.json()["type"] == "BadRequestException", bad.text
     resp = httpx.put(
-        f"{srv.url}/predictions/ocr?pages=9", content=pdf_of([text_page("A")]), headers=NDJSON
+        f"{srv.url}/predictions/ocr?pages=9",
+        content=pdf_of([text_page("A")]),
+        headers=NDJSON,
+        timeout=60,
     )
     assert resp.status_code == 400 and "asks for page 9" in resp.json()["message"]
 

@@ -191,11 +191,13 @@ async def infer_images(
     version: str | None,
     images: Sequence[bytes],
     options: dict[str, Any] | None = None,
+    *,
+    probed: bool = False,
 ) -> list[Any]:
-    """Every image's result, in order: each is checked (`probe`), then all go to
-    `Engine.infer` at once (with the request's validated ``options``), so the engine batches
-    them. The request's timings (for metrics) are the slowest image's."""
-    for i, data in enumerate(images):
+    """Every image's result, in order: each is checked (`probe`; ``probed``: the caller did),
+    then all go to `Engine.infer` at once (with the request's validated ``options``), so the
+    engine batches them. The request's timings (for metrics) are the slowest image's."""
+    for i, data in enumerate([] if probed else images):
         try:
             probe(data, engine.settings.max_image_pixels)
         except (InvalidInput, PayloadTooLarge) as exc:
@@ -247,16 +249,17 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def _until_done_or_gone(job: Job, request: Request) -> None:
-    """Wait for the job; a client that goes away meanwhile cancels it (its worker stops reading
-    the document's pages) and this raises `asyncio.CancelledError`."""
+async def _first_or_gone(request: Request, job: Job, *also: asyncio.Future[Any]) -> None:
+    """Wait for the job's answer or any of ``also``; a client that goes away first cancels the
+    job (its worker stops reading the document's pages) and this raises
+    `asyncio.CancelledError`."""
     gone = asyncio.ensure_future(_disconnected(request))
     try:
-        waits: set[asyncio.Future[Any]] = {job.future, gone}
+        waits: set[asyncio.Future[Any]] = {job.future, gone, *also}
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
         gone.cancel()
-    if not job.future.done():
+    if not job.future.done() and not any(f.done() for f in also):
         job.cancel()
         raise asyncio.CancelledError
 
@@ -284,7 +287,7 @@ async def infer_document(
 ) -> Any:
     """A PDF's or multi-page TIFF's answer ``{"pages": [...]}``; the client going away stops it."""
     job = await engine.follow(name, version, data, options)
-    await _until_done_or_gone(job, request)
+    await _first_or_gone(request, job)
     request.state.queue_s, request.state.handler_s = job.queue_s, job.handler_s
     return _whole(job.future.result())
 
@@ -309,17 +312,11 @@ async def stream_pages(
     events = job.events
     if events is not None:
         first = asyncio.ensure_future(events.get())
-        gone = asyncio.ensure_future(_disconnected(request))
         try:
-            waits: set[asyncio.Future[Any]] = {first, job.future, gone}
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await _first_or_gone(request, job, first)
         finally:
-            gone.cancel()
             if not first.done():
                 first.cancel()
-        if not job.future.done() and not first.done():
-            job.cancel()
-            raise asyncio.CancelledError
         if first.done() and not first.cancelled():
             _, numbers = first.result()
             return StreamingResponse(
@@ -441,7 +438,9 @@ def inference_routes(engine: Engine) -> list[Route]:
         if info.format in DOCUMENT_FORMATS:
             result = await infer_document(engine, request, name, version, data, options)
         else:
-            [result] = await infer_images(engine, request, name, version, [data], options)
+            [result] = await infer_images(
+                engine, request, name, version, [data], options, probed=True
+            )
         if fmt != "json":
             return await formatted_response(result, fmt, data, options, settings)
         response = json_response(result, trailing_newline=False)
