@@ -28,8 +28,9 @@ from ocrserve.errors import (
     ServiceUnavailable,
 )
 from ocrserve.server.devices import GpuPool, cpu_count, threads_per_worker, visible_gpus
+from ocrserve.server.jobs import Job, JobQueue
 from ocrserve.server.process import Worker
-from ocrserve.server.supervisor import EngineMetrics, Job, JobQueue, Supervisor
+from ocrserve.server.supervisor import EngineMetrics, Supervisor
 from ocrserve.settings import ModelConfig, Settings
 
 __all__ = ["Engine", "ModelRuntime", "ServedModel"]

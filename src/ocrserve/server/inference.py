@@ -32,9 +32,9 @@ from ocrserve.errors import (
 from ocrserve.imaging import decode_base64, is_pdf, maybe_base64, probe
 from ocrserve.options import DOCUMENT_OPTIONS, parse_options, task_schema
 from ocrserve.server.engine import Engine
+from ocrserve.server.jobs import Job
 from ocrserve.server.openapi import inference_openapi
 from ocrserve.server.responses import NO_CACHE_HEADERS, json_response
-from ocrserve.server.supervisor import Job
 from ocrserve.settings import Settings
 
 __all__ = [

@@ -41,8 +41,9 @@ from ocrserve.errors import (
 from ocrserve.options import document_pages
 from ocrserve.server.devices import threads_per_worker
 from ocrserve.server.engine import Engine, ServedModel, queue_full
+from ocrserve.server.jobs import Job
 from ocrserve.server.ray_placement import ClusterRoom, cluster_room
-from ocrserve.server.supervisor import EngineMetrics, Job
+from ocrserve.server.supervisor import EngineMetrics
 from ocrserve.settings import ModelConfig, Settings
 
 # Ray's C++ core prints a stack trace on SIGTERM, the server's graceful stop, and ends the

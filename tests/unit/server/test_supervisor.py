@@ -28,8 +28,9 @@ from ocrserve.errors import (
 )
 from ocrserve.server import supervisor as supervisor_module
 from ocrserve.server.engine import Engine, ModelRuntime
+from ocrserve.server.jobs import Job, JobQueue
 from ocrserve.server.process import FrameTimeout
-from ocrserve.server.supervisor import Job, JobQueue, _Progress, page_ranges
+from ocrserve.server.supervisor import _Progress, page_ranges
 from ocrserve.settings import ModelConfig, Settings
 
 SPEC = ModelSpec(name="m", version="1.0", task="textrecog", model_dir=".", url="m.mar")
