@@ -1,6 +1,7 @@
 """``docker/serve/``: the Dockerfile checked statically (and by hadolint when installed), the
 container's config.properties, and entrypoint.sh starting a real server from that config on
-loopback. Docker itself cannot run here: the image build is not tested.
+loopback. The image itself is built and sent requests by ``docker/ci.sh`` (podman, run by
+``.ci/run``), which is shellchecked here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SERVE = REPO / "docker" / "serve"
 DOCKERFILE = SERVE / "Dockerfile"
 CONFIG = SERVE / "config.properties"
 ENTRYPOINT = SERVE / "entrypoint.sh"
+CI_SCRIPT = REPO / "docker" / "ci.sh"
 HOME = "/home/model-server"
 
 
@@ -89,13 +91,16 @@ def _docker_ignored(path: str, patterns: list[str]) -> bool:
 
 def test_base_image_is_pinned_and_configurable() -> None:
     steps = instructions()
-    assert steps[0][0] == "ARG" and steps[1] == ("FROM", "${BASE_IMAGE}")
+    assert steps[0][0] == "ARG" and steps[1] == ("FROM", "${BASE_IMAGE} AS build")
     name, _, default = steps[0][1].partition("=")
     assert name == "BASE_IMAGE"
     image, _, tag = default.partition(":")
     assert image == "python" and tag.endswith("-slim-bookworm") and tag != "latest"
-    for args in _all("FROM"):
-        assert not args.endswith(":latest")
+    # Two stages on the same base: the environment is built in one, the image is the other.
+    assert _all("FROM") == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
+    assert [a for a in _all("COPY") if a.startswith("--from=")] == [
+        "--from=build /opt/ocrserve /opt/ocrserve"
+    ]
 
 
 def test_runs_as_model_server_with_its_ports_health_and_entrypoint() -> None:
@@ -123,9 +128,21 @@ def test_installs_ocrserve_with_the_headless_opencv_of_the_pinned_version() -> N
     steps = [s.strip() for s in install.split("&&")]
     assert steps[0].startswith("pip install --no-cache-dir /tmp/ocrserve-src")
     # No package swap any more: the headless build is what ocrserve itself requires.
-    assert not any("uninstall" in s or "opencv-python-headless==" in s for s in steps)
+    assert not any("uninstall" in s or "opencv-python-headless==" in s for s in steps[:3])
     assert "import cv2" in steps[1] and "${OPENCV_VERSION%.*}" in steps[1]
     assert steps[2] == "! pip show --quiet opencv-python 2>/dev/null"
+    # The installer stays in the build stage (setuptools too, unless torch requires it).
+    assert steps[-1] == "pip uninstall --yes --quiet pip"
+    assert "pip uninstall --yes --quiet setuptools" in steps[-2]
+
+
+def test_torch_only_in_the_torch_variant() -> None:
+    """The default image is slim: torch is installed only when TORCH_VERSION is given."""
+    args = _all("ARG")
+    assert "TORCH_VERSION=" in args and any(a.startswith("TORCH_INDEX_URL=") for a in args)
+    (venv,) = [r for r in _all("RUN") if "python3 -m venv" in r]
+    assert 'if [ -n "${TORCH_VERSION}" ]; then' in venv
+    assert 'pip install --no-cache-dir "torch==${TORCH_VERSION}"' in venv
 
 
 def test_build_context_holds_what_the_copies_need() -> None:
@@ -136,6 +153,8 @@ def test_build_context_holds_what_the_copies_need() -> None:
     ]
     sources = []
     for args in _all("COPY"):
+        if args.startswith("--from="):
+            continue  # from the build stage, not the context
         words = [w for w in shlex.split(args) if not w.startswith("--")]
         sources += words[:-1]
     assert {
@@ -150,18 +169,25 @@ def test_build_context_holds_what_the_copies_need() -> None:
         assert not _docker_ignored(source, patterns), f"{source} is excluded by .dockerignore"
     for module in (REPO / "src" / "ocrserve").rglob("*.py"):
         assert not _docker_ignored(str(module.relative_to(REPO)), patterns), module
-    for other in ("tests/conftest.py", ".git/HEAD", "src/ocrserve/__pycache__/x.pyc", ".venv/x"):
+    for other in (
+        "tests/conftest.py",
+        ".git/HEAD",
+        "src/ocrserve/__pycache__/x.pyc",
+        "src/ocrserve.egg-info/PKG-INFO",
+        ".venv/x",
+    ):
         assert _docker_ignored(other, patterns), other
     assert os.access(ENTRYPOINT, os.X_OK)
 
 
 def test_the_dockerfiles_python_snippets_run(tmp_path: Path) -> None:
-    """The ``python -c`` steps (the headless OpenCV check, the bundled model store) work."""
-    run = " ".join(_all("RUN"))
-    snippets = re.findall(r'python -c "([^"]*)"( "\$\{OPENCV_VERSION%\.\*\}")?', run)
-    assert len(snippets) == 2
+    """The headless OpenCV check and the bundled model store's step work: the store's archives
+    are hard links to the cache's (the image holds them once)."""
+    runs = _all("RUN")
+    (check,) = re.findall(r'python -c "([^"]*)" "\$\{OPENCV_VERSION%\.\*\}"', " ".join(runs))
     version = re.search(r"OPENCV_VERSION=([\d.]+)", " ".join(_all("ARG")))
     assert version is not None
+    (bundled,) = [r for r in runs if "ensure_bundled_store" in r]
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -169,19 +195,27 @@ def test_the_dockerfiles_python_snippets_run(tmp_path: Path) -> None:
         "HOME": str(tmp_path),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
-    for code, arg in snippets:
-        code = code.replace(f"{HOME}/model-store", str(tmp_path / "model-store"))
-        script = f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}{arg}"
+    store = tmp_path / "model-store"
+    store.mkdir()
+    python = shlex.quote(sys.executable)
+    scripts = [
+        f'{python} -c {shlex.quote(check)} "${{OPENCV_VERSION%.*}}"',
+        bundled.replace(f"{HOME}/model-store", str(store)).replace("python -c", f"{python} -c"),
+    ]
+    for script in scripts:
         res = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
     names = {"ppocr_det.mar", "ppocr_rec.mar", "ocr.mar"}
-    assert {p.name for p in (tmp_path / "model-store").iterdir()} == names
-    assert {
-        p.name for p in (tmp_path / "cache" / "ocrserve" / "bundled" / "PP-OCRv6").iterdir()
-    } == names
+    cache = tmp_path / "cache" / "ocrserve" / "bundled" / "PP-OCRv6"
+    assert {p.name for p in store.iterdir()} == {p.name for p in cache.iterdir()} == names
+    for name in names:
+        assert (store / name).samefile(cache / name)
 
 
-@pytest.mark.parametrize(("tool", "target"), [("hadolint", DOCKERFILE), ("shellcheck", ENTRYPOINT)])
+@pytest.mark.parametrize(
+    ("tool", "target"),
+    [("hadolint", DOCKERFILE), ("shellcheck", ENTRYPOINT), ("shellcheck", CI_SCRIPT)],
+)
 def test_linters(tool: str, target: Path) -> None:
     path = _tool(tool)
     if path is None:
