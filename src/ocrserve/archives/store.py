@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 #: MMOCR model types by task (0.x names; 1.x uses the same for these architectures).
 MMOCR_DETECTORS = {
     "DBNet", "DBNetpp", "PSENet", "PANet", "FCENet", "TextSnake", "DRRG", "MaskRCNNTextDetector",
+    "OCRMaskRCNN",
 }  # fmt: skip
 MMOCR_RECOGNIZERS = {
     "CRNNNet", "CRNN", "SARNet", "SAR", "NRTR", "RobustScanner", "SATRN", "ABINet", "MASTER",

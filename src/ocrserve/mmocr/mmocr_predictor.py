@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from torch import Tensor, nn
 
 from ocrserve.errors import CheckpointError, ConfigError, ModelLoadError
 from ocrserve.mmocr.models import build_model
-from ocrserve.mmocr.models.detectors import SingleStageTextDetector
+from ocrserve.mmocr.models.detectors import OCRMaskRCNN, SingleStageTextDetector
 from ocrserve.mmocr.models.keymap import rename_mmocr1_keys
 from ocrserve.mmocr.models.recognizers import EncodeDecodeRecognizer, SegRecognizer
 from ocrserve.mmocr.models.valid_ratio import valid_ratio_of, with_valid_ratio
@@ -49,6 +50,8 @@ __all__ = ["BOX_SCORE_ATTRIBUTE", "MMOCRPredictor", "Network"]
 #: A network other than the PyTorch model (ONNX Runtime's, `ocrserve.mmocr.onnx_export`):
 #: ``(batch, valid ratios) -> output`` as the PyTorch network gives it.
 Network = Callable[[Tensor, Tensor], Any]
+#: The text detectors `MMOCRPredictor` runs.
+Detector = SingleStageTextDetector | OCRMaskRCNN
 
 
 class MMOCRPredictor(MMOCRPredictorBase):
@@ -95,9 +98,10 @@ class MMOCRPredictor(MMOCRPredictorBase):
         self.max_batch_size = max(1, int(max_batch_size))
         model_cfg = _resolve_dict_file(config["model"], base_dir)
         model = build_model(model_cfg)
-        if not isinstance(model, (SingleStageTextDetector, EncodeDecodeRecognizer, SegRecognizer)):
+        kinds = (SingleStageTextDetector, OCRMaskRCNN, EncodeDecodeRecognizer, SegRecognizer)
+        if not isinstance(model, kinds):
             raise ConfigError(f"Model type {model_cfg.get('type')!r} is neither kind of model")
-        self.model: SingleStageTextDetector | EncodeDecodeRecognizer | SegRecognizer = model
+        self.model: Detector | EncodeDecodeRecognizer | SegRecognizer = model
         _load_weights(self.model, state_dict)
         #: Whether inputs go to the network in channels-last memory format.
         self.channels_last = lean and bool(getattr(self.model, "channels_last", False))
@@ -110,7 +114,7 @@ class MMOCRPredictor(MMOCRPredictorBase):
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model.to(self.device).eval()
 
-        if isinstance(self.model, SingleStageTextDetector):
+        if isinstance(self.model, (SingleStageTextDetector, OCRMaskRCNN)):
             detector = (
                 self.model.postprocessor_config(),
                 self.model.downsample_ratio,
@@ -162,9 +166,22 @@ class MMOCRPredictor(MMOCRPredictorBase):
         if self.task == "textdet":
             if self.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
+            if isinstance(self.model, OCRMaskRCNN):
+                return self.model(batch, [s.meta for s in samples])
             return self.model(batch)
         metas = [with_valid_ratio(s.meta, s.img.shape[-1]) for s in samples]
         return self.model(batch, metas)
+
+    def postprocess(
+        self,
+        samples: Sequence[Sample],
+        outputs: Sequence[Any],
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        # Mask R-CNN's boundaries are in the original image's pixels already: nothing to rescale.
+        if getattr(self.model, "boundaries_in_original_pixels", False):
+            samples = [replace(s, meta={**s.meta, "scale_factor": 1.0}) for s in samples]
+        return super().postprocess(samples, outputs, options)
 
 
 def _to_cpu(out: Any) -> Any:

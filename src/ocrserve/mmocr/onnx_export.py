@@ -67,6 +67,19 @@ REFUSED: Mapping[str, str] = {
         "candidates and ONNX Runtime's float rounding reorders them: on the MMOCR parity "
         "fixtures, polygons moved by up to 510 px and one image gained a polygon"
     ),
+    "OCRMaskRCNN": (
+        "Mask R-CNN is two networks joined by data-dependent steps (per-level top-k, greedy NMS "
+        "over the proposals and again over the detections, RoIAlign on boxes chosen at run "
+        "time, and a meta-dependent rescale); a traced graph freezes the sample's boxes and "
+        "counts, and ONNX's NonMaxSuppression differs from mmcv's on ties and at the IoU "
+        "threshold, which the parity fixtures are full of"
+    ),
+    "DRRG": (
+        "its network is data-dependent past the maps: the text components (contours, "
+        "locality-aware NMS), the local graphs built from them and the rotated RoI-Align "
+        "between the maps and the GCN change in number and shape with every image, so a "
+        "traced graph would freeze one image's components"
+    ),
 }
 IMG, VALID_RATIO, OUT = "img", "valid_ratio", "out"
 

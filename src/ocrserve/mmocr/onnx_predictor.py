@@ -44,10 +44,10 @@ def serving_spec(predictor: MMOCRPredictor, label_convertor: Mapping[str, Any]) 
 
     ``label_convertor`` is the archived config's (whose ``dict_file`` names the archived file).
     """
-    from ocrserve.mmocr.models.detectors import SingleStageTextDetector
+    from ocrserve.mmocr.models.detectors import OCRMaskRCNN, SingleStageTextDetector
 
     model = predictor.model
-    if isinstance(model, SingleStageTextDetector):
+    if isinstance(model, (SingleStageTextDetector, OCRMaskRCNN)):
         return {
             "task": "textdet",
             "postprocessor": model.postprocessor_config(),

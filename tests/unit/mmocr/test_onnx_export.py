@@ -148,5 +148,7 @@ def test_refusals_name_the_reason() -> None:
     with pytest.raises(ArchiveError, match="FCENet is not exported: .*polygon NMS"):
         check_exportable("FCENet")
     assert set(REFUSED).isdisjoint(EXPORTABLE)
-    with pytest.raises(ArchiveError, match="DRRG is not exported: its ONNX export has not"):
+    with pytest.raises(ArchiveError, match="DRRG is not exported: its network is data-dependent"):
         check_exportable("DRRG")
+    with pytest.raises(ArchiveError, match="NoDetector is not exported: its ONNX export has not"):
+        check_exportable("NoDetector")

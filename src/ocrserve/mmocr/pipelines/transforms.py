@@ -28,6 +28,7 @@ __all__ = [
     "DefaultFormatBundle",
     "Normalize",
     "Pad",
+    "RandomFlip",
     "Resize",
     "imrescale",
     "imresize",
@@ -228,6 +229,30 @@ class Pad:
         results["pad_shape"] = padded.shape
         results["pad_fixed_size"] = self.size
         results["pad_size_divisor"] = self.size_divisor
+        return results
+
+
+@TRANSFORMS.register("RandomFlip")
+class RandomFlip:
+    """mmdet's ``RandomFlip`` at test time: flips only when a wrapper (``MultiScaleFlipAug``) set
+    ``flip``; without one, mmdet's default (``flip_ratio=None``) never flips."""
+
+    def __init__(
+        self, flip_ratio: float | None = None, direction: str | Sequence[str] = "horizontal"
+    ) -> None:
+        if flip_ratio:
+            raise ConfigError(
+                "RandomFlip: random flips (flip_ratio) are not supported at test time"
+            )
+        self.direction = direction if isinstance(direction, str) else direction[0]
+
+    def __call__(self, results: Results) -> Results:
+        if "flip" not in results:
+            results["flip"], results["flip_direction"] = False, None
+        if results["flip"]:
+            direction = results.get("flip_direction") or self.direction
+            axes = {"horizontal": (1,), "vertical": (0,), "diagonal": (0, 1)}[direction]
+            results["img"] = np.ascontiguousarray(np.flip(results["img"], axis=axes))
         return results
 
 

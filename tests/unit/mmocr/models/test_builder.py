@@ -21,9 +21,9 @@ def test_supported_names() -> None:
 
 def test_unknown_type_lists_supported_names() -> None:
     with pytest.raises(
-        ConfigError, match=r"Unsupported model type 'DRRG'; supported: .*CRNNNet.*DBNet"
+        ConfigError, match=r"Unsupported model type 'NoDetector'; supported: .*CRNNNet.*DBNet"
     ):
-        build_model({"type": "DRRG"})
+        build_model({"type": "NoDetector"})
     with pytest.raises(ConfigError, match=r"backbone type 'NoNet'; supported: .*mmdet\.ResNet"):
         BACKBONES.build({"type": "NoNet"})
     # mmdet's ResNet and MMOCR's own recognition ResNet are different classes.

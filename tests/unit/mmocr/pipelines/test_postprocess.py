@@ -50,10 +50,8 @@ def test_db_poly_thresholds_and_min_width() -> None:
     assert len(wide(line)) == 1 and narrow(line) == []
     with pytest.raises(ConfigError, match="text_repr_type"):
         build_postprocessor({"type": "DBPostprocessor", "text_repr_type": "curve"})
-    with pytest.raises(
-        ConfigError, match="postprocessor type 'DRRGPostprocessor'; supported: .*DB"
-    ):
-        build_postprocessor({"type": "DRRGPostprocessor"})
+    with pytest.raises(ConfigError, match="postprocessor type 'NoPostprocessor'; supported: .*DB"):
+        build_postprocessor({"type": "NoPostprocessor"})
 
 
 def test_db_regions_in_the_padding_are_kept() -> None:

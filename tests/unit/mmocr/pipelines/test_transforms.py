@@ -119,8 +119,10 @@ def test_collect_names_what_is_missing() -> None:
 
 def test_unknown_transform_lists_supported() -> None:
     with pytest.raises(
-        ConfigError, match=r"pipeline transform type 'RandomFlip'; supported: .*Resize"
+        ConfigError, match=r"pipeline transform type 'PhotoMetricDistortion'; supported: .*Resize"
     ):
+        build_pipeline([{"type": "PhotoMetricDistortion"}])
+    with pytest.raises(ConfigError, match="random flips"):  # Mask R-CNN's has no flip_ratio
         build_pipeline([{"type": "RandomFlip", "flip_ratio": 0.5}])
     with pytest.raises(ConfigError, match="list of transform dicts"):
         build_pipeline({"type": "Resize"})  # type: ignore[arg-type]

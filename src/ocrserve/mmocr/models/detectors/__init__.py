@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from ocrserve.mmocr.models.detectors import dbnet, fcenet, panet, psenet, textsnake
+from ocrserve.mmocr.models.detectors import (
+    dbnet,
+    drrg,
+    fcenet,
+    mask_rcnn,
+    panet,
+    psenet,
+    textsnake,
+)
+from ocrserve.mmocr.models.detectors.mask_rcnn import OCRMaskRCNN
 from ocrserve.mmocr.models.detectors.single_stage import SingleStageTextDetector
 
-__all__ = ["SingleStageTextDetector", "dbnet", "fcenet", "panet", "psenet", "textsnake"]
+__all__ = [
+    "OCRMaskRCNN",
+    "SingleStageTextDetector",
+    "dbnet",
+    "drrg",
+    "fcenet",
+    "mask_rcnn",
+    "panet",
+    "psenet",
+    "textsnake",
+]

@@ -23,6 +23,8 @@ POSTPROCESSING = (
     "ocrserve.mmocr.pipelines.postprocess.pan",
     "ocrserve.mmocr.pipelines.postprocess.pse",
     "ocrserve.mmocr.pipelines.postprocess.textsnake",
+    "ocrserve.mmocr.pipelines.postprocess.mask_rcnn",
+    "ocrserve.mmocr.pipelines.postprocess.drrg",
     "ocrserve.mmocr.pipelines.postprocess.ctc",
     "ocrserve.mmocr.pipelines.postprocess.attn",
     "ocrserve.mmocr.pipelines.postprocess.seg",
