@@ -109,6 +109,25 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({"textrecog", "e2e"}),
     ),
     Option(
+        "reading_order",
+        str,
+        "The order of the lines: 'columns' reads a page's columns one after another (an XY-cut "
+        "on the line boxes; the default for PDF and TIFF pages), 'rows' goes top to bottom and "
+        "left to right along each row (PaddleOCR's order; the default for images).",
+        frozenset({"e2e"}),
+        choices=("rows", "columns"),
+    ),
+    Option(
+        "orientation",
+        bool,
+        "Decide the page's orientation from all its lines first: a page on its side or upside "
+        "down is turned upright (by 90, 180 or 270 degrees clockwise, given in the answer's "
+        "'rotation'; boxes stay in the pixels sent) and no line of the page's direction is "
+        "turned on its own. On by default for PDF and TIFF pages; off for images, whose lines "
+        "the angle classifier turns one by one.",
+        frozenset({"e2e"}),
+    ),
+    Option(
         "dpi",
         int,
         "PDF input: the resolution pages are rendered at (default: the server's pdf_dpi).",

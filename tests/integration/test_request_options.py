@@ -224,8 +224,8 @@ def test_openapi_lists_the_options(srv: ServerProcess) -> None:
     params = api["paths"]["/predictions/{model_name}"]["post"]["parameters"]
     query = {p["name"]: p for p in params if p["in"] == "query"}
     assert set(query) == {
-        "box_score_threshold", "max_side", "drop_score", "detect_only", "char_scores", "dpi",
-        "pages", "text_layer", "page_image", "format",
+        "box_score_threshold", "max_side", "drop_score", "detect_only", "char_scores",
+        "reading_order", "orientation", "dpi", "pages", "text_layer", "page_image", "format",
     }  # fmt: skip
     assert query["drop_score"]["schema"] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
     schemas = api["components"]["schemas"]

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from lxml import etree
 
 from ocrserve import Client
 from ocrserve.server.webpage import CONTENT_SECURITY_POLICY, WEB_DIR
@@ -52,8 +55,15 @@ def key(srv: ServerProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Chromium through chromedriver, with a fresh profile; skips without them."""
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser saves downloads."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterator[Any]:
+    """Headless Chromium through chromedriver, with a fresh profile that saves downloads in
+    ``downloads`` without asking; skips without them."""
     try:
         from selenium import webdriver
     except ImportError:
@@ -72,6 +82,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.add_argument("--window-size=1280,900")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads),
+        "download.prompt_for_download": False,
+        "download.directory_upgrade": True,
+    })  # fmt: skip
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
     try:
         yield driver
@@ -288,6 +303,7 @@ def test_a_detection_model_shows_its_boxes_and_scores(
     scores = [s.get_attribute("textContent") for s in _css(card, ".lines li .score")]
     assert scores == [f"box {b[-1]:.3f}" for b in boxes]
     assert re.fullmatch(rf"ppocr_det · {len(boxes)} boxes · \d+ ms", _meta(card))
+    assert not card.find_element("css selector", ".downloads").is_displayed()  # no text to save
     assert _errors(browser) == []
 
 
@@ -422,3 +438,126 @@ def test_a_pdf_refused_before_its_pages_is_an_error_in_its_card(
     assert error.startswith("400 ") and "encrypted" in error, error
     assert _meta(card) == "failed" and _css(card, ".page") == []
     assert not card.find_element("css selector", ".progress").is_displayed()
+
+
+# -- downloads -------------------------------------------------------------------------------
+
+
+def _download(driver: Any, card: Any, fmt: str, folder: Path) -> Path:
+    """Clicks the card's ``fmt`` button; the file the browser saved in ``folder``."""
+    for old in folder.iterdir():
+        old.unlink()
+    button = card.find_element("css selector", f".downloads button[data-format={fmt}]")
+    assert button.is_displayed(), fmt
+    button.click()
+    status = card.find_element("css selector", ".download-status")
+    _wait(driver, lambda d: "Saved " in status.text or "No " in status.text, timeout=120)
+    assert status.text.startswith("Saved "), status.text
+
+    def saved(_: Any) -> list[Path]:
+        files = list(folder.iterdir())
+        done = [f for f in files if not f.name.endswith((".crdownload", ".tmp"))]
+        return done if len(done) == len(files) == 1 else []
+
+    [path] = _wait(driver, saved, timeout=30)
+    assert f"Saved {path.name} (" in status.text
+    time.sleep(0.2)  # the browser has renamed it whole; let it close the file
+    return path
+
+
+def _server_answer(srv: ServerProcess, key: str, data: bytes, fmt: str, kind: str) -> bytes:
+    answer = httpx.post(f"{srv.url}/predictions/ocr", params={"format": fmt}, content=data,
+                        headers={"Authorization": f"Bearer {key}", "Content-Type": kind},
+                        timeout=300)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def _hocr_lines(data: bytes) -> list[str]:
+    """Each ``ocr_line``'s words joined, from hOCR parsed as XML."""
+    root = etree.fromstring(data)
+    lines = root.xpath("//*[contains(concat(' ', @class, ' '), ' ocr_line ')]")
+    words = ".//*[contains(concat(' ', @class, ' '), ' ocrx_word ')]"
+    return [" ".join("".join(w.itertext()) for w in line.xpath(words)) for line in lines]
+
+
+def _alto_lines(data: bytes) -> list[str]:
+    ns = {"a": "http://www.loc.gov/standards/alto/ns-v4#"}
+    root = etree.fromstring(data)
+    return [
+        " ".join(s.get("CONTENT") for s in line.findall("a:String", ns))
+        for line in root.iterfind(".//a:TextLine", ns)
+    ]
+
+
+def test_an_images_text_hocr_and_alto_download_as_the_server_writes_them(
+    browser: Any, srv: ServerProcess, key: str, downloads: Path
+) -> None:
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ocr", DET_IMAGE)
+    group = card.find_element("css selector", ".downloads")
+    assert group.is_displayed() and group.get_attribute("role") == "group"
+    shown = [b.text for b in _css(group, "button") if b.is_displayed()]
+    assert shown == ["Text", "hOCR", "ALTO"]  # no searchable PDF for an image
+    data = DET_IMAGE.read_bytes()
+
+    text = _download(browser, card, "text", downloads)
+    assert text.name == "demo_text_det.txt"
+    assert text.read_bytes() == _server_answer(srv, key, data, "text", "image/jpeg")
+    assert [line for line in text.read_text().splitlines() if line] == DET_LINES
+
+    hocr = _download(browser, card, "hocr", downloads)
+    assert hocr.name == "demo_text_det.hocr"
+    assert _hocr_lines(hocr.read_bytes()) == DET_LINES
+
+    alto = _download(browser, card, "alto", downloads)
+    assert alto.name == "demo_text_det.alto.xml"
+    assert _alto_lines(alto.read_bytes()) == DET_LINES
+    assert _errors(browser) == []
+
+
+def test_a_pdfs_searchable_pdf_and_text_download(
+    browser: Any, srv: ServerProcess, key: str, downloads: Path, tmp_path: Path
+) -> None:
+    if not shutil.which("pdftotext"):
+        pytest.skip(tool_skip_reason("pdftotext", "apt-get install -y poppler-utils"))
+    pdf = tmp_path / "two pages.pdf"
+    pdf.write_bytes(pdf_of([text_page(word) for word in PDF_WORDS[:2]]))
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ocr", pdf)
+    assert card.get_attribute("data-state") == "done", card.text
+    shown = [b.text for b in _css(card, ".downloads button") if b.is_displayed()]
+    assert shown == ["Text", "hOCR", "ALTO", "Searchable PDF"]
+
+    searchable = _download(browser, card, "pdf", downloads)
+    assert searchable.name == "two pages.searchable.pdf"
+    assert searchable.read_bytes().startswith(b"%PDF-")
+    done = subprocess.run(["pdftotext", str(searchable), "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    pages = [page.split() for page in done.stdout.split("\f") if page.strip()]
+    assert pages == [[word] for word in PDF_WORDS[:2]], done.stdout
+
+    text = _download(browser, card, "text", downloads)
+    assert text.name == "two pages.txt"
+    assert [page.split() for page in text.read_text().split("\f")] == [["ALPHA"], ["BRAVO"]]
+    assert _errors(browser) == []
+
+
+def test_a_refused_download_says_why_and_asks_for_the_key(
+    browser: Any, srv: ServerProcess, key: str, downloads: Path
+) -> None:
+    _open(browser, srv, key)
+    _models_listed(browser)
+    [card] = _upload(browser, "ocr", DEMO / "demo_text_recog.jpg")
+    browser.execute_script(f"sessionStorage.setItem('{KEY_STORE}', 'not-the-key')")
+    for old in downloads.iterdir():
+        old.unlink()
+    card.find_element("css selector", ".downloads button[data-format=hocr]").click()
+    status = card.find_element("css selector", ".download-status")
+    _wait(browser, lambda d: status.text.startswith("No hOCR: 401 "))
+    assert "failed" in status.get_attribute("class")
+    assert browser.find_element("id", "key-field").is_displayed()
+    assert "refused this key" in browser.find_element("id", "message").text
+    assert list(downloads.iterdir()) == []

@@ -1,27 +1,31 @@
 """A text detector and a text recognizer of any family composed into end-to-end OCR.
 
 The detector's ``boundary_result`` lines are put in reading order (top to bottom, left to right:
-`ocrserve.ppocr.e2e.reading_order`) and cut out of the image: a quadrilateral is rectified by a
-perspective transform (`ocrserve.ppocr.e2e.crop_quad`, PaddleOCR's ``get_rotate_crop_image``); a
-polygon of more than 4 vertices (TextSnake, FCENet, PSENet, PANet with ``text_repr_type="poly"``)
-is cut by its minimum-area rectangle, which is then also the line's ``box``: curved text comes
-out as the straight band around it. The crops, turned upright by the angle classifier when there
-is one, are sorted by aspect ratio and handed to the recognizer's ``predict`` ``rec_batch`` at a
-time, so a batch holds crops of similar width (padding stays small) and a page of N lines costs
-``ceil(N / rec_batch)`` recognizer calls. The answer is the ``e2e`` form of the ``ocr`` model.
+`ocrserve.ppocr.e2e.reading_order`; columns one after another with ``reading_order=columns``;
+with ``orientation`` a page on its side or upside down is turned upright first, as the bundled
+``ocr`` model does: `ocrserve.documents.orientation`) and cut out of the image: a
+quadrilateral is rectified by a perspective transform (`ocrserve.ppocr.e2e.crop_quad`,
+PaddleOCR's ``get_rotate_crop_image``); a polygon of more than 4 vertices (TextSnake, FCENet,
+PSENet, PANet with ``text_repr_type="poly"``) is cut by its minimum-area rectangle, which is
+then also the line's ``box``: curved text comes out as the straight band around it. The crops,
+turned upright by the angle classifier when there is one, are sorted by aspect ratio and
+handed to the recognizer's ``predict`` ``rec_batch`` at a time, so a batch holds crops of
+similar width (padding stays small) and a page of N lines costs ``ceil(N / rec_batch)``
+recognizer calls. The answer is the ``e2e`` form of the ``ocr`` model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ocrserve.documents.orientation import orient_pages
 from ocrserve.errors import ModelLoadError
 from ocrserve.ppocr.det import order_clockwise
-from ocrserve.ppocr.e2e import crop_quad, e2e_answers, reading_order
+from ocrserve.ppocr.e2e import crop_quad, e2e_answers, line_order, reading_order
 from ocrserve.ppocr.rec import PPOCRAngleClassifier
 from ocrserve.predictor import Predictor, predict_with
 
@@ -50,12 +54,14 @@ def line_quad(boundary: Sequence[float]) -> Line:
 
 
 def lines_and_crops(
-    image: np.ndarray, boundaries: Sequence[Sequence[float]]
+    image: np.ndarray,
+    boundaries: Sequence[Sequence[float]],
+    order: Callable[[Sequence[np.ndarray]], list[int]] = reading_order,
 ) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """The detector's lines in reading order, each with its crop: ``(quad, score, crop)``."""
     lines = [line_quad(b) for b in boundaries]
-    order = reading_order([quad for quad, _ in lines])
-    return [(lines[i][0], lines[i][1], crop_quad(image, lines[i][0])) for i in order]
+    ranked = order([quad for quad, _ in lines])
+    return [(lines[i][0], lines[i][1], crop_quad(image, lines[i][0])) for i in ranked]
 
 
 def text_and_score(answer: dict[str, Any]) -> tuple[str, float]:
@@ -130,10 +136,13 @@ class ComposedEndToEnd:
         opts = options or {}
         det_options = {k: opts[k] for k in _DET_OPTIONS if k in opts}
         detected = predict_with(self.detector, images, det_options)
+        order = line_order(opts)
+        if opts.get("orientation") and not opts.get("detect_only"):
+            return self._oriented(images, detected, det_options, order, opts)
         per_image: list[list[tuple[np.ndarray, float, np.ndarray]]] = []
         crops: list[np.ndarray] = []
         for image, answer in zip(images, detected):
-            lines = lines_and_crops(image, answer["boundary_result"])
+            lines = lines_and_crops(image, answer["boundary_result"], order)
             per_image.append(lines)
             crops.extend(crop for _, _, crop in lines)
         found = [[(quad, score) for quad, score, _ in image_lines] for image_lines in per_image]
@@ -146,3 +155,35 @@ class ComposedEndToEnd:
         texts = self.recognize(crops, with_chars)
         drop_score = float(opts.get("drop_score", self.drop_score))
         return e2e_answers(found, texts, drop_score, char_scores=with_chars)
+
+    def _oriented(
+        self,
+        images: Sequence[np.ndarray],
+        detected: Sequence[dict[str, Any]],
+        det_options: Mapping[str, Any],
+        order: Callable[[Sequence[np.ndarray]], list[int]],
+        opts: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        """`predict` with each page's orientation decided first (`orient_pages`)."""
+
+        def detect(image: np.ndarray) -> list[Line]:
+            (answer,) = predict_with(self.detector, [image], det_options)
+            return [line_quad(b) for b in answer["boundary_result"]]
+
+        pages = orient_pages(
+            images,
+            [[line_quad(b) for b in answer["boundary_result"]] for answer in detected],
+            crop=crop_quad,
+            detect=detect,
+            order=order,
+            flip_scores=self.classifier.flip_scores if self.classifier else None,
+        )
+        with_chars = bool(opts.get("char_scores"))
+        texts = self.recognize([c for page in pages for c in page.crops], with_chars)
+        drop_score = float(opts.get("drop_score", self.drop_score))
+        answers = e2e_answers(
+            [page.lines for page in pages], texts, drop_score, char_scores=with_chars
+        )
+        for answer, page in zip(answers, pages):
+            answer["rotation"] = page.rotation
+        return answers

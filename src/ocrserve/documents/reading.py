@@ -19,13 +19,25 @@ import numpy as np
 from ocrserve.documents.source import PageSource
 from ocrserve.errors import InternalServerError, OcrServeError
 
-__all__ = ["PAGE_IMAGE_SIDE", "TEXT_LAYER_MODES", "error_entry", "read_page", "read_pages"]
+__all__ = [
+    "PAGE_DEFAULTS",
+    "PAGE_IMAGE_SIDE",
+    "TEXT_LAYER_MODES",
+    "error_entry",
+    "read_page",
+    "read_pages",
+]
 
 #: The longer side of the page image a request gets with ``page_image`` (a preview to draw on).
 PAGE_IMAGE_SIDE = 1280
 #: ``text_layer``: ``auto`` answers a page from its text layer when that layer is usable, else
 #: OCRs it; ``ocr`` always OCRs; ``only`` never OCRs (a page without a usable layer has no lines).
 TEXT_LAYER_MODES = ("auto", "ocr", "only")
+
+#: The options an end-to-end model reads a document's pages with unless the request says
+#: otherwise: columns one after another, and the page's orientation decided from all its lines
+#: (docs/outputs.md has the measurements that chose them).
+PAGE_DEFAULTS: dict[str, Any] = {"reading_order": "columns", "orientation": True}
 
 #: ``emit(entry)``, called with each page's entry as soon as it is done.
 Emit = Callable[[dict[str, Any]], None]
@@ -96,7 +108,10 @@ def read_page(
             height, width = page.shape[:2]
             entry.update(width=int(width), height=int(height))
             if answer is None:
-                (result,) = predict_with(predictor, [page], model_options)
+                options = model_options
+                if predictor.task == "e2e":
+                    options = {**PAGE_DEFAULTS, **model_options}
+                (result,) = predict_with(predictor, [page], options)
                 entry.update(result if isinstance(result, dict) else {"result": result})
             else:
                 entry.update(answer)

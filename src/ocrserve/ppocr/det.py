@@ -8,6 +8,11 @@ normalised with ImageNet mean/std on BGR pixels; the probability map is threshol
 scoring below ``box_thresh`` are dropped and the rest expanded by ``unclip_ratio``. The bundled
 PP-OCRv6 models raise the shorter side instead (``limit_type="min"``, capped by
 ``max_side_len``) and unclip less: ``ocrserve.ppocr.DEFAULT_CONFIG``.
+
+One step is ocrserve's own, not PaddleOCR's: before detection the image gets a border in the
+colour of its edge (``pad_ratio``, ``pad_max``), so that text touching the image's edge, as in a
+tight crop, is found (PP-OCRv6's detector misses it otherwise); boxes are mapped back to the
+image and clipped to it. Only small images (crops, strips) get it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ from ocrserve.imaging import lookup_channels, shrink_to
 from ocrserve.onnx_session import create_session
 from ocrserve.ppocr.weights import weights_path
 
-__all__ = ["DBSettings", "PPOCRDetector", "db_boxes", "order_clockwise"]
+__all__ = ["DBSettings", "PPOCRDetector", "db_boxes", "order_clockwise", "pad_for_det"]
+
+
+#: The border's defaults (`DBSettings.pad_ratio`, `pad_max`, `pad_below`): docs/models.md.
+PAD_RATIO = 0.25
+PAD_MAX = 32
+PAD_BELOW = 256
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,13 @@ class DBSettings:
     max_candidates: int = 1000
     use_dilation: bool = False
     min_size: int = 3
+    #: The border added before detection: this fraction of the image's shorter side on each side
+    #: (0: none), at most ``pad_max`` pixels (0: no cap), to images whose shorter side is under
+    #: ``pad_below`` pixels (0: every image): crops and strips, whose shorter side is about a text
+    #: line's height. A border on whole pages changes their detection scale and lost accuracy.
+    pad_ratio: float = PAD_RATIO
+    pad_max: int = PAD_MAX
+    pad_below: int = PAD_BELOW
 
 
 def resize_for_det(img: np.ndarray, s: DBSettings) -> np.ndarray:
@@ -61,6 +79,22 @@ def resize_for_det(img: np.ndarray, s: DBSettings) -> np.ndarray:
     if (new_h, new_w) == (h, w):
         return img
     return cv2.resize(img, (new_w, new_h))
+
+
+def pad_for_det(img: np.ndarray, s: DBSettings) -> tuple[np.ndarray, int]:
+    """``img`` with the border of `DBSettings.pad_ratio` in the median colour of its outermost
+    pixels (the background, even where text touches the edge), and the border's width."""
+    h, w = img.shape[:2]
+    if s.pad_below and min(h, w) >= s.pad_below:
+        return img, 0
+    pad = round(min(h, w) * s.pad_ratio)
+    if s.pad_max:
+        pad = min(pad, s.pad_max)
+    if pad <= 0:
+        return img, 0
+    edge = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+    colour = [float(v) for v in np.atleast_1d(np.median(edge, axis=0))]
+    return cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour), pad
 
 
 def normalize(img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -120,9 +154,15 @@ def order_clockwise(pts: np.ndarray) -> np.ndarray:
 
 
 def db_boxes(
-    prob: np.ndarray, orig_h: int, orig_w: int, s: DBSettings
+    prob: np.ndarray,
+    orig_h: int,
+    orig_w: int,
+    s: DBSettings,
+    border: tuple[float, float] = (0.0, 0.0),
 ) -> list[tuple[np.ndarray, float]]:
-    """Quadrilaterals (in original pixels, clockwise from top-left) and scores from a DB map."""
+    """Quadrilaterals (in original pixels, clockwise from top-left) and scores from a DB map
+    of the image with ``border`` (x, y: original pixels on each side) around it."""
+    border_x, border_y = border
     bitmap: np.ndarray = (prob > s.thresh).astype(np.uint8)
     if s.use_dilation:
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
@@ -142,8 +182,10 @@ def db_boxes(
         box, short = _mini_box(expanded.reshape(-1, 1, 2))
         if short < s.min_size + 2:
             continue
-        box[:, 0] = np.clip(np.round(box[:, 0] / map_w * orig_w), 0, orig_w)
-        box[:, 1] = np.clip(np.round(box[:, 1] / map_h * orig_h), 0, orig_h)
+        box[:, 0] = np.round(box[:, 0] / map_w * (orig_w + 2 * border_x) - border_x)
+        box[:, 1] = np.round(box[:, 1] / map_h * (orig_h + 2 * border_y) - border_y)
+        box[:, 0] = np.clip(box[:, 0], 0, orig_w)
+        box[:, 1] = np.clip(box[:, 1], 0, orig_h)
         box = order_clockwise(box)
         box[:, 0] = np.clip(box[:, 0], 0, orig_w - 1)
         box[:, 1] = np.clip(box[:, 1], 0, orig_h - 1)
@@ -180,10 +222,12 @@ class PPOCRDetector:
         """Boxes and scores for one BGR image, in its pixels; ``max_side`` scales it down first."""
         s = settings or self.settings
         h, w = img.shape[:2]
-        resized = resize_for_det(shrink_to(img, max_side), s)
-        x = normalize(resized, s.mean, s.std)
+        small = shrink_to(img, max_side)
+        padded, pad = pad_for_det(small, s)
+        x = normalize(resize_for_det(padded, s), s.mean, s.std)
         prob = self.session.run(None, {self._input: x})[0][0, 0]
-        return db_boxes(prob, h, w, s)
+        border = (pad * w / small.shape[1], pad * h / small.shape[0])
+        return db_boxes(prob, h, w, s, border)
 
     def predict(
         self, images: Sequence[np.ndarray], options: Mapping[str, Any] | None = None

@@ -1,23 +1,29 @@
 """End-to-end OCR: detect lines, rectify each crop, fix its orientation, recognise all as a batch.
 
-The response is MMOCR 0.x's end-to-end form, in reading order. Crops are cut with a perspective
-transform onto an axis-aligned rectangle (bicubic, replicated border; turned 90 degrees when
-much taller than wide), as PaddleOCR's ``get_rotate_crop_image`` does; lines recognised with a
-score below ``drop_score`` (PaddleOCR's 0.5) are dropped.
+The response is MMOCR 0.x's end-to-end form, in reading order: PaddleOCR's rows
+(`reading_order`), or columns one after another with ``reading_order=columns``
+(`ocrserve.documents.order`). Crops are cut with a perspective transform onto an axis-aligned
+rectangle (bicubic, replicated border; turned 90 degrees when much taller than wide), as
+PaddleOCR's ``get_rotate_crop_image`` does; lines recognised with a score below ``drop_score``
+(PaddleOCR's 0.5) are dropped. The angle classifier turns each line on its own, or, with
+``orientation``, the page's orientation is decided from all its lines first
+(`ocrserve.documents.orientation`) and the answer says the turn applied (``rotation``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ocrserve.documents.order import column_order
+from ocrserve.documents.orientation import OrientedPage, orient_pages
 from ocrserve.ppocr.det import PPOCRDetector
 from ocrserve.ppocr.rec import PPOCRAngleClassifier, PPOCRRecognizer
 
-__all__ = ["PPOCREndToEnd", "crop_quad", "e2e_answers", "reading_order"]
+__all__ = ["PPOCREndToEnd", "crop_quad", "e2e_answers", "line_order", "reading_order"]
 
 
 def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -76,17 +82,44 @@ class PPOCREndToEnd:
         per_image = [self.detector.detect(img, settings, max_side) for img in images]
         if opts.get("detect_only"):
             return e2e_answers(per_image, [], 0.0, detect_only=True)
+        order = line_order(opts)
         # Every crop of every image of the batch goes through cls and rec together.
         crops: list[np.ndarray] = []
-        for n, (img, boxes) in enumerate(zip(images, per_image)):
-            order = reading_order([b for b, _ in boxes])
-            per_image[n] = [boxes[i] for i in order]
-            crops.extend(crop_quad(img, quad) for quad, _ in per_image[n])
-        if self.classifier is not None and crops:
-            crops = self.classifier.upright(crops)
+        pages: list[OrientedPage] = []
+        if opts.get("orientation"):
+            pages = orient_pages(
+                images,
+                per_image,
+                crop=crop_quad,
+                detect=lambda img: self.detector.detect(img, settings, max_side),
+                order=order,
+                flip_scores=self.classifier.flip_scores if self.classifier else None,
+            )
+            per_image = [page.lines for page in pages]
+            crops = [c for page in pages for c in page.crops]
+        else:
+            for n, (img, boxes) in enumerate(zip(images, per_image)):
+                ranked = order([b for b, _ in boxes])
+                per_image[n] = [boxes[i] for i in ranked]
+                crops.extend(crop_quad(img, quad) for quad, _ in per_image[n])
+            if self.classifier is not None and crops:
+                crops = self.classifier.upright(crops)
         texts = self.recognizer.read(crops) if crops else []
         drop_score = float(opts.get("drop_score", self.drop_score))
-        return e2e_answers(per_image, texts, drop_score, char_scores=bool(opts.get("char_scores")))
+        answers = e2e_answers(
+            per_image, texts, drop_score, char_scores=bool(opts.get("char_scores"))
+        )
+        for answer, page in zip(answers, pages):
+            answer["rotation"] = page.rotation
+        return answers
+
+
+def line_order(options: Mapping[str, Any]) -> Callable[[Sequence[np.ndarray]], list[int]]:
+    """The ``reading_order`` option's rule: ``columns`` (`ocrserve.documents.order`) or
+    ``rows`` (the default, `reading_order`)."""
+    if options.get("reading_order") == "columns":
+        return column_order
+    return reading_order
 
 
 def e2e_answers(

@@ -171,14 +171,21 @@ class PPOCRAngleClassifier:
         self._input = self.session.get_inputs()[0].name
         self.batch_num, self.thresh = batch_num, thresh
 
-    def upright(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """The crops, each turned by 180 degrees where the classifier is confident it is needed."""
-        out = list(crops)
+    def flip_scores(self, crops: Sequence[np.ndarray]) -> list[float]:
+        """Each crop's probability of being upside down (the "180" class)."""
+        out: list[float] = []
         for start in range(0, len(crops), self.batch_num):
             idx = range(start, min(start + self.batch_num, len(crops)))
             batch = np.stack([resize_norm_crop(crops[i], 48, 192) for i in idx])
             probs = self.session.run(None, {self._input: batch})[0]
-            for i, p in zip(idx, probs):
-                if int(p.argmax()) == 1 and float(p[1]) > self.thresh:
-                    out[i] = cv2.rotate(crops[i], cv2.ROTATE_180)
+            out.extend(float(p[1]) for p in probs)
+        return out
+
+    def upright(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The crops, each turned by 180 degrees where the classifier is confident it is needed
+        (each crop on its own; `ocrserve.documents.orientation` decides a page's at once)."""
+        out = list(crops)
+        for i, score in enumerate(self.flip_scores(crops)):
+            if score > 0.5 and score > self.thresh:
+                out[i] = cv2.rotate(crops[i], cv2.ROTATE_180)
         return out

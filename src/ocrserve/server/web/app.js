@@ -10,7 +10,14 @@
   const TASKS = { textdet: "detection", textrecog: "recognition", e2e: "end to end" };
 
   const $ = (selector, root = document) => root.querySelector(selector);
-  const state = { keyRefused: false, busy: Promise.resolve() };
+  const state = { keyRefused: false, busy: Promise.resolve(), tasks: {} };
+  // The `format` option's downloads (docs/outputs.md): the file name's ending, and what it is.
+  const DOWNLOADS = {
+    text: { suffix: ".txt", name: "text" },
+    hocr: { suffix: ".hocr", name: "hOCR" },
+    alto: { suffix: ".alto.xml", name: "ALTO" },
+    pdf: { suffix: ".searchable.pdf", name: "searchable PDF" },
+  };
 
   function storedKey() {
     return sessionStorage.getItem(KEY_STORE) || "";
@@ -80,6 +87,7 @@
       return;
     }
     const { models } = await response.json();
+    state.tasks = Object.fromEntries(models.map((m) => [m.modelName, m.task]));
     state.keyRefused = false;
     showKeyField();
     clearMessage();
@@ -243,6 +251,81 @@
     return /^(application\/pdf|image\/tiff)$/.test(file.type) || /\.(pdf|tiff?)$/i.test(file.name);
   }
 
+  function isPdf(file) {
+    return file.type === "application/pdf" || /\.pdf$/i.test(file.name);
+  }
+
+  const sizeOf = (bytes) => (bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KiB`);
+
+  // "scan.pdf" -> "scan.searchable.pdf", "page.jpg" -> "page.hocr", ...
+  function downloadName(file, format) {
+    const stem = file.name.replace(/\.[^./\\]*$/, "") || "ocr";
+    return stem + DOWNLOADS[format].suffix;
+  }
+
+  // The card's download buttons, once an end-to-end model's answer is shown: each sends the
+  // file again with the `format` option (the server writes it, so it matches what curl gets)
+  // and saves the answer under the file's name. An answer is fetched once per card.
+  function offerDownloads(card, file, model) {
+    if (state.tasks[model] !== "e2e") return;
+    const group = $(".downloads", card);
+    const status = $(".download-status", group);
+    const fetched = new Map();
+    $("[data-format=pdf]", group).hidden = !isPdf(file);
+    for (const button of group.querySelectorAll("button[data-format]")) {
+      const format = button.dataset.format;
+      button.addEventListener("click", async () => {
+        const what = DOWNLOADS[format].name;
+        button.disabled = true;
+        status.className = "download-status";
+        status.textContent = `Preparing the ${what}…`;
+        try {
+          if (!fetched.has(format)) fetched.set(format, await fetchFormat(file, model, format));
+          const { blob, failedPages } = fetched.get(format);
+          const name = downloadName(file, format);
+          save(blob, name);
+          const notes = [`Saved ${name} (${sizeOf(blob.size)})`];
+          if (failedPages) notes.push(`failed pages ${failedPages} are empty in it`);
+          status.textContent = notes.join("; ") + ".";
+        } catch (err) {
+          status.className = "download-status failed";
+          status.textContent = `No ${what}: ${err.message}`;
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+    group.hidden = false;
+  }
+
+  async function fetchFormat(file, model, format) {
+    let response;
+    try {
+      response = await send(file, model, `?format=${format}`, null);
+    } catch (err) {
+      throw new Error(`cannot reach the server: ${err.message}`);
+    }
+    if (!response.ok) {
+      const error = await errorOf(response);
+      if (response.status === 401) refused(error);
+      throw new Error(describeError(error));
+    }
+    return { blob: await response.blob(), failedPages: response.headers.get("X-Failed-Pages") };
+  }
+
+  // Saves `blob` as the browser saves a download, under `name`.
+  function save(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const anchor = document.createElement("a");
+    anchor.href = url;
+    anchor.download = name;
+    anchor.hidden = true;
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+
   async function predict(file, model) {
     const card = newCard(file, model);
     const asDocument = isDocument(file);
@@ -268,7 +351,7 @@
       if (response.status === 401) refused(error);
       return fail(card, describeError(error));
     }
-    if (asDocument) return readDocument(card, model, response, started);
+    if (asDocument) return readDocument(card, file, model, response, started);
     const body = JSON.parse(await response.text());
     const elapsed = performance.now() - started;
     $(".raw pre", card).textContent = rawJson(body);
@@ -283,6 +366,7 @@
     if (size) drawPolygons(card, items, size[0], size[1]);
     listLines(card, items);
     $(".meta", card).textContent = `${model} · ${summaryOf(body, items)} · ${Math.round(elapsed)} ms`;
+    offerDownloads(card, file, model);
     card.dataset.state = "done";
   }
 
@@ -316,7 +400,7 @@
     yield* Array.isArray(body.pages) ? body.pages : [body];
   }
 
-  async function readDocument(card, model, response, started) {
+  async function readDocument(card, file, model, response, started) {
     const announced = Number.parseInt(response.headers.get("X-Page-Count") || "", 10);
     const total = Number.isFinite(announced) && announced > 0 ? announced : null;
     const progress = $(".progress", card);
@@ -349,6 +433,7 @@
     if (failed) parts.push(`${failed} failed`);
     parts.push(seconds(performance.now() - started));
     $(".meta", card).textContent = parts.join(" · ");
+    offerDownloads(card, file, model);
     card.dataset.state = "done";
   }
 
