@@ -3,7 +3,8 @@
 of the document set (`benchmarks/docset.py`), in one run, alternating rounds.
 
 - ocrserve: the checkout's ``ocrserve start`` on free loopback ports at its defaults, serving
-  the bundled ``ocr`` model; each page sent as its 150-dpi PNG (``--send pdf``: the page as a
+  the bundled ``ocr`` model; each page sent as its 150-dpi PNG with the options a PDF's page
+  gets by default (``reading_order=columns&orientation=true``) (``--send pdf``: the page as a
   one-page PDF with ``text_layer=ocr&dpi=150``, so that the server renders and OCRs it),
   answered with ``format=text`` (the server's reading order).
 - Tesseract 5 from Debian (``apt-get install tesseract-ocr tesseract-ocr-eng``): ``tesseract
@@ -71,8 +72,9 @@ def _ocrserve_reader(server: Ocrserve, send: str) -> Reader:
         if send == "pdf":
             body, params = _one_page_pdf(page["pdf"], page["page"]), {"text_layer": "ocr"}
             params["dpi"] = str(docset.DPI)
-        else:
-            body, params = Path(page["png"]).read_bytes(), {}
+        else:  # a page image, read as a PDF's page is by default
+            body = Path(page["png"]).read_bytes()
+            params = {"reading_order": "columns", "orientation": "true"}
         r = client.post(url, content=body, params={**params, "format": "text"})
         r.raise_for_status()
         return r.text
