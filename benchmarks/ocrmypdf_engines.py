@@ -14,11 +14,12 @@ each searchable, the same command line for both engines but the plugin:
   server (the model loaded in each OCRmyPDF worker).
 
 Each round runs every engine on every document (the order rotating from round to round). A
-page's text is ``pdftotext -layout -f N -l N OUT -`` (poppler-utils), scored by
-`benchmarks/docscore.py` against the set's ground truth: mean CER and WER with the lines in
-the ground truth's order (what was read, whatever the order), the order-sensitive CER and
-bag-of-words F1. Pages per second = pages / the wall time of the OCRmyPDF runs, summed over
-documents; median and min-max over rounds.
+page's text is ``pdftotext -f N -l N OUT -`` (poppler-utils; its reading order: ``-layout``
+would join columns side by side into one line), scored by `benchmarks/docscore.py` against
+the set's ground truth: mean CER and WER with the lines in the ground truth's order (what was
+read, whatever the order), the order-sensitive CER and bag-of-words F1. Pages per second =
+pages / the wall time of the OCRmyPDF runs, summed over documents; median and min-max over
+rounds.
 
   python benchmarks/docset.py
   python benchmarks/ocrmypdf_engines.py [--half report] [--rounds 2] [--in-process]
@@ -71,7 +72,7 @@ def ocrmypdf_command(engine: str, url: str | None) -> list[str]:
 
 def page_text(pdf: Path, number: int) -> str:
     done = subprocess.run(
-        ["pdftotext", "-layout", "-f", str(number), "-l", str(number), str(pdf), "-"],
+        ["pdftotext", "-f", str(number), "-l", str(number), str(pdf), "-"],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     return done.stdout
