@@ -16,26 +16,24 @@ address), so boundaries are compared as sets: each of MMOCR's matched to one of 
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 # As in test_mmocr_parity_det_zoo.py: the fixtures were computed with oneDNN's AVX2 kernels.
 os.environ.setdefault("DNNL_MAX_CPU_ISA", "AVX2")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ocrserve.mmocr import load_checkpoint, load_config  # noqa: E402
+from ocrserve.mmocr import load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 from ocrserve.mmocr.models import build_model  # noqa: E402
 from ocrserve.mmocr.models.heads.drrg_graph import LocalGraphs  # noqa: E402
 from ocrserve.mmocr.models.heads.drrg_head import DRRGHead, pad_results  # noqa: E402
 from ocrserve.mmocr.models.roi_align_rotated import roi_align_rotated  # noqa: E402
+from tests.mmocr_fixtures import fixture_image, fixture_state, read_json, stem
 from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
@@ -73,14 +71,6 @@ VERTEX_TOL, SCORE_TOL = 0.5, 1e-4
 pytestmark = needs_shared(f"fixtures/mmocr-0.6.3/textdet/{MODEL}", "fixtures/mmocr-0.6.3/images")
 
 
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def _stem(name: str) -> str:
-    return name.rsplit(".", 1)[0]
-
-
 def _max_diff(a: Any, b: np.ndarray) -> float:
     a = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
     assert a.shape == b.shape, (a.shape, b.shape)
@@ -88,25 +78,13 @@ def _max_diff(a: Any, b: np.ndarray) -> float:
 
 
 @cache
-def _image(name: str) -> np.ndarray:
-    image = cv2.imdecode(np.fromfile(FIXTURES / "images" / name, dtype=np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
-
-
-@cache
 def _tensors(variant: str, image: str) -> Any:
-    return np.load(FOLDER / variant / f"{_stem(image)}.tensors.npz")
+    return np.load(FOLDER / variant / f"{stem(image)}.tensors.npz")
 
 
 @cache
 def _predictor(variant: str) -> MMOCRPredictor:
-    config = load_config(FOLDER / f"{MODEL}.py")
-    state = {k: v.float() for k, v in load_checkpoint(FOLDER / "checkpoint.pth").state_dict.items()}
-    if variant == "bias_shift":
-        shift = _json(FOLDER / "bias_shift" / "shift.json")
-        state[shift["param"]] = state[shift["param"]] + torch.tensor(shift["delta"])
-    return MMOCRPredictor(config, state)
+    return MMOCRPredictor(load_config(FOLDER / f"{MODEL}.py"), fixture_state(FOLDER, variant))
 
 
 def _head(variant: str) -> DRRGHead:
@@ -117,7 +95,7 @@ def _head(variant: str) -> DRRGHead:
 
 @cache
 def _features(image: str) -> torch.Tensor:
-    samples = _predictor("base").preprocess(_image(image))
+    samples = _predictor("base").preprocess(fixture_image(image))
     with torch.inference_mode():
         return _predictor("base").model.extract_feat(torch.from_numpy(samples[0].img[None]))
 
@@ -138,9 +116,9 @@ def _staged_graphs() -> LocalGraphs:
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_input_tensor_and_meta(image: str) -> None:
-    samples = _predictor("base").preprocess(_image(image))
+    samples = _predictor("base").preprocess(fixture_image(image))
     assert len(samples) == 1
-    meta = _json(FOLDER / "base" / f"{_stem(image)}.meta.json")[0][0]
+    meta = read_json(FOLDER / "base" / f"{stem(image)}.meta.json")[0][0]
     for key in ("ori_shape", "img_shape", "pad_shape"):
         assert list(samples[0].meta[key]) == meta[key], key
     assert samples[0].meta["scale_factor"].tolist() == meta["scale_factor"]
@@ -222,19 +200,19 @@ def _unmatched(got: list[list[float]], want: list[list[float]]) -> list[str]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_boundaries(variant: str, image: str) -> None:
     predictor = _predictor(variant)
-    samples = predictor.preprocess(_image(image))
+    samples = predictor.preprocess(fixture_image(image))
     graphs = _graphs(image)[1]
     with torch.inference_mode():
         outputs = pad_results([None if graphs is None else _head(variant).classify(graphs)])
     result = predictor.postprocess(samples, [outputs])
-    expected = _json(FOLDER / variant / f"{_stem(image)}.result.json")
+    expected = read_json(FOLDER / variant / f"{stem(image)}.result.json")
     assert set(result) == set(expected) == {"boundary_result"}
     assert not _unmatched(result["boundary_result"], expected["boundary_result"])
 
 
 def test_bias_shift_has_boundaries_to_compare() -> None:
     counts = [
-        len(_json(FOLDER / "bias_shift" / f"{_stem(i)}.result.json")["boundary_result"])
+        len(read_json(FOLDER / "bias_shift" / f"{stem(i)}.result.json")["boundary_result"])
         for i in IMAGES
     ]
     assert min(counts) > 0, counts
@@ -242,8 +220,8 @@ def test_bias_shift_has_boundaries_to_compare() -> None:
 
 def test_whole_predict_equals_the_staged_result() -> None:
     """`MMOCRPredictor.predict`, the serving path (`DRRGHead.forward`, padded outputs)."""
-    expected = _json(FOLDER / "bias_shift" / f"{_stem(STAGED)}.result.json")
-    result = _predictor("bias_shift").predict([_image(STAGED)])[0]
+    expected = read_json(FOLDER / "bias_shift" / f"{stem(STAGED)}.result.json")
+    result = _predictor("bias_shift").predict([fixture_image(STAGED)])[0]
     assert not _unmatched(result["boundary_result"], expected["boundary_result"])
 
 
@@ -254,14 +232,14 @@ def test_full_size_state_dict_loads_strictly() -> None:
     model_cfg["neck"]["in_channels"] = [256, 512, 1024, 2048]
     model_cfg["neck"]["out_channels"] = 32
     model_cfg["bbox_head"]["in_channels"] = 32
-    overrides = _json(FOLDER / "fixture.json")["slim_overrides"]
+    overrides = read_json(FOLDER / "fixture.json")["slim_overrides"]
     assert set(overrides) == {
         "model.backbone.base_channels",
         "model.neck.in_channels",
         "model.neck.out_channels",
         "model.bbox_head.in_channels",
     }
-    full = _json(FOLDER / "keys_full.json")
+    full = read_json(FOLDER / "keys_full.json")
     shapes = {name: tuple(shape) for name, shape in full["keys"]}
     network = build_model(model_cfg)
     assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == shapes

@@ -37,16 +37,16 @@ from typing import Any
 os.environ.setdefault("DNNL_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ocrserve.mmocr import load_checkpoint, load_config  # noqa: E402
+from ocrserve.mmocr import load_config  # noqa: E402
 from ocrserve.mmocr.mmocr_predictor import MMOCRPredictor  # noqa: E402
 from ocrserve.mmocr.models import build_model  # noqa: E402
 from ocrserve.mmocr.models.detectors.mask_rcnn import OCRMaskRCNN, scale_factor_of  # noqa: E402
 from tests.mask_rcnn_matching import boundary_mismatch  # noqa: E402
+from tests.mmocr_fixtures import fixture_image, fixture_state, read_json, stem
 from tests.prerequisites import SHARED, needs_shared  # noqa: E402
 
 FIXTURES = SHARED / "fixtures" / "mmocr-0.6.3"
@@ -84,29 +84,10 @@ _ORIGINAL = {
 pytestmark = needs_shared("fixtures/mmocr-0.6.3/textdet", "fixtures/mmocr-0.6.3/images")
 
 
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def _stem(name: str) -> str:
-    return name.rsplit(".", 1)[0]
-
-
-@cache
-def _image(name: str) -> np.ndarray:
-    image = cv2.imdecode(np.fromfile(FIXTURES / "images" / name, dtype=np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
-
-
 @cache
 def _predictor(model: str, variant: str) -> MMOCRPredictor:
     folder = TEXTDET / model
-    state = {k: v.float() for k, v in load_checkpoint(folder / "checkpoint.pth").state_dict.items()}
-    if variant == "bias_shift":
-        shift = _json(folder / "bias_shift" / "shift.json")
-        state[shift["param"]] = state[shift["param"]] + torch.tensor(shift["delta"])
-    return MMOCRPredictor(load_config(folder / f"{model}.py"), state)
+    return MMOCRPredictor(load_config(folder / f"{model}.py"), fixture_state(folder, variant))
 
 
 def _network(model: str, variant: str) -> OCRMaskRCNN:
@@ -118,14 +99,14 @@ def _network(model: str, variant: str) -> OCRMaskRCNN:
 @cache
 def _staged(model: str) -> tuple[dict[str, Any], tuple[torch.Tensor, ...]]:
     """The staged image's meta and FPN features (the variants share them)."""
-    sample = _predictor(model, "base").preprocess(_image(STAGED))[0]
+    sample = _predictor(model, "base").preprocess(fixture_image(STAGED))[0]
     with torch.inference_mode():
         feats = _network(model, "base").extract_feat(torch.from_numpy(sample.img[None]))
     return sample.meta, feats
 
 
 def _tensors(model: str, variant: str) -> Any:
-    return np.load(TEXTDET / model / variant / f"{_stem(STAGED)}.tensors.npz")
+    return np.load(TEXTDET / model / variant / f"{stem(STAGED)}.tensors.npz")
 
 
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -151,12 +132,12 @@ def _unmatched_rows(got: np.ndarray, want: np.ndarray) -> int:
 @pytest.mark.parametrize("image", IMAGES)
 @pytest.mark.parametrize("model", MODELS)
 def test_input_tensor_and_meta(model: str, image: str) -> None:
-    (sample,) = _predictor(model, "base").preprocess(_image(image))
-    meta = _json(TEXTDET / model / "base" / f"{_stem(image)}.meta.json")[0][0]
+    (sample,) = _predictor(model, "base").preprocess(fixture_image(image))
+    meta = read_json(TEXTDET / model / "base" / f"{stem(image)}.meta.json")[0][0]
     for key in ("ori_shape", "img_shape", "pad_shape"):
         assert list(sample.meta[key]) == meta[key], key
     assert sample.meta["scale_factor"].tolist() == meta["scale_factor"]
-    stored = np.load(TEXTDET / model / "base" / f"{_stem(image)}.tensors.npz")["input.img.0"]
+    stored = np.load(TEXTDET / model / "base" / f"{stem(image)}.tensors.npz")["input.img.0"]
     assert _max_diff(sample.img[None], stored) <= 1e-5
 
 
@@ -214,7 +195,7 @@ def test_mask_branch(model: str, variant: str) -> None:
 
 
 def _boundaries(model: str, variant: str, image: str) -> list[list[float]]:
-    result = _predictor(model, variant).predict([_image(image)])[0]
+    result = _predictor(model, variant).predict([fixture_image(image)])[0]
     assert list(result) == ["boundary_result"]
     return list(result["boundary_result"])
 
@@ -237,7 +218,7 @@ def _boundaries_under_avx2_caps(model: str, variant: str, image: str) -> list[li
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("model", MODELS)
 def test_boundaries(model: str, variant: str, image: str) -> None:
-    want = _json(TEXTDET / model / variant / f"{_stem(image)}.result.json")["boundary_result"]
+    want = read_json(TEXTDET / model / variant / f"{stem(image)}.result.json")["boundary_result"]
     why = boundary_mismatch(_boundaries(model, variant, image), want)
     if why is not None and torch.backends.cpu.get_cpu_capability() != "AVX2":
         why = boundary_mismatch(_boundaries_under_avx2_caps(model, variant, image), want)
@@ -245,7 +226,8 @@ def test_boundaries(model: str, variant: str, image: str) -> None:
 
 
 def test_mismatch_rule_catches_a_changed_boundary() -> None:
-    want = _json(TEXTDET / MODELS[0] / "base" / f"{_stem(STAGED)}.result.json")["boundary_result"]
+    result = read_json(TEXTDET / MODELS[0] / "base" / f"{stem(STAGED)}.result.json")
+    want = result["boundary_result"]
     assert boundary_mismatch(want, want) is None
     moved = [list(b) for b in want]
     moved[0][0] += 1.0
@@ -255,7 +237,7 @@ def test_mismatch_rule_catches_a_changed_boundary() -> None:
 
 def _unslimmed(model: str) -> dict[str, Any]:
     config = load_config(TEXTDET / model / f"{model}.py")
-    overrides = _json(TEXTDET / model / "fixture.json")["slim_overrides"]
+    overrides = read_json(TEXTDET / model / "fixture.json")["slim_overrides"]
     assert set(overrides) == set(_ORIGINAL)
     for dotted in overrides:
         *parents, leaf = dotted.split(".")
@@ -271,7 +253,7 @@ def _unslimmed(model: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_full_size_state_dict_loads_strictly(model: str) -> None:
-    full = _json(TEXTDET / model / "keys_full.json")
+    full = read_json(TEXTDET / model / "keys_full.json")
     shapes = {name: tuple(shape) for name, shape in full["keys"]}
     assert len(shapes) == full["num_keys"]
     network = build_model(_unslimmed(model)["model"])
